@@ -1,0 +1,218 @@
+"""Function: one differentiable op, and the reverse-mode engine that runs them backward.
+
+An op is a subclass of `Function` with two methods written side by side:
+
+    forward(*arrays)  -> array      computes on raw NumPy/CuPy arrays
+    backward(grad)    -> gradients  one per input (or None), given the gradient
+                                    of the output, written with Tensor ops
+
+Reverse mode (the chain rule applied from the output back):
+    for y = f(x1, ..., xn) and a scalar loss L,   dL/dxi = (dL/dy) . (dy/dxi)
+`backward` computes that vector-Jacobian product (VJP) for its own op only.
+
+Because `backward` is written with Tensor ops, running it with grad mode on
+records a graph of the backward pass itself, which is how
+`create_graph=True` gives gradients of gradients (WGAN-GP, R1). With
+`create_graph=False` the engine runs it under `no_grad`, so nothing extra is
+recorded.
+
+Two jobs are done once, here, instead of in every op:
+* broadcasting: a gradient is summed back to its input's shape (`unbroadcast`);
+* bookkeeping: the graph is walked in reverse topological order with an
+  explicit stack (no recursion: a chain of 10,000 ops is fine), gradients are
+  summed where a tensor feeds several ops, leaves accumulate into `.grad`, and
+  the graph is freed afterwards unless `retain_graph=True`.
+
+In-place safety: every Tensor carries a version counter bumped by in-place
+ops. `apply` records the versions of an op's inputs and output; reading
+`self.inputs` or `self.output` in backward checks them, so an array that
+backward needs cannot be changed silently.
+"""
+import weakref
+
+from . import grad_mode
+from .grad_mode import no_grad, enable_grad
+
+
+class Function:
+    """Base class of every op. Subclasses implement `forward` and `backward`."""
+
+    def __init__(self, **params):
+        self.__dict__.update(params)  # non-tensor arguments: axis, shape, ...
+
+    @classmethod
+    def apply(cls, *inputs, **params):
+        """Run the op on Tensors and, in grad mode, record it in the graph."""
+        from .tensor import Tensor
+        fn = cls(**params)
+        device = inputs[0].device
+        for t in inputs[1:]:
+            if t.device != device:
+                raise RuntimeError(f"{cls.__name__}: inputs are on different devices "
+                                   f"({device} and {t.device}); move them with .to(device)")
+        try:
+            out = Tensor._make(fn.forward(*[t.data for t in inputs]))
+        except (ValueError, TypeError) as e:  # name the op and the shapes it was given
+            if str(e).startswith(cls.__name__.lower()) or str(e).startswith(cls.__name__):
+                raise
+            shapes = ', '.join(str(t.shape) for t in inputs)
+            raise type(e)(f"{cls.__name__}: {e} (input shapes {shapes})") from None
+        if grad_mode.state.anomaly:
+            _check_finite(out.data, f"{cls.__name__}.forward produced")
+        if grad_mode.state.grad_enabled and any(t.requires_grad for t in inputs):
+            fn._inputs = inputs
+            fn._versions = tuple(t._version for t in inputs)
+            fn._output = weakref.ref(out)
+            fn._output_version = out._version
+            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
+            out.requires_grad = True
+            out.creator = fn
+        return out
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, grad):
+        raise NotImplementedError
+
+    # --- what backward may read, with the in-place check -------------------
+    @property
+    def inputs(self):
+        if self._inputs is None:
+            raise RuntimeError(_FREED.format(self.name))
+        for i, (t, v) in enumerate(zip(self._inputs, self._versions)):
+            if t._version != v:
+                raise RuntimeError(
+                    f"{self.name}: input {i} {t.shape} needed for the gradient was modified "
+                    f"in place (version {v} -> {t._version}); use an out-of-place op instead")
+        return self._inputs
+
+    @property
+    def output(self):
+        out = self._output()
+        if out._version != self._output_version:
+            raise RuntimeError(f"{self.name}: its output {out.shape}, needed for the gradient, "
+                               f"was modified in place; use an out-of-place op instead")
+        return out
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def _free(self):
+        self._inputs = None
+        keep = ('_inputs', '_versions', '_output', '_output_version', 'needs_input_grad')
+        for key in [k for k in self.__dict__ if k not in keep]:
+            del self.__dict__[key]  # arrays saved by forward
+
+
+_FREED = ("{}: trying to backward through the graph a second time; its saved values were "
+          "freed after the first backward. Pass retain_graph=True to the first call.")
+
+
+def _check_finite(array, what):
+    from .backend import array_module
+    xp = array_module(array)
+    if array.dtype.kind == 'f' and not bool(xp.isfinite(array).all()):
+        kind = 'NaN' if bool(xp.isnan(array).any()) else 'inf'
+        raise FloatingPointError(f"detect_anomaly: {what} {kind}")
+
+
+def unbroadcast(grad, shape):
+    """Sum `grad` down to `shape`: the VJP of broadcasting (a copy along an
+    axis receives the sum of the gradients of its copies)."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    if lead:
+        grad = grad.reshape(shape)
+    return grad
+
+
+def _topological_order(roots):
+    """Functions reachable from `roots`, each after all that consume its output.
+    Iterative post-order depth-first search (no recursion limit)."""
+    order, seen = [], set()
+    stack = [(fn, False) for fn in roots]
+    while stack:
+        fn, children_done = stack.pop()
+        if children_done:
+            order.append(fn)
+            continue
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        stack.append((fn, True))
+        if fn._inputs is None:
+            raise RuntimeError(_FREED.format(fn.name))
+        for t in fn._inputs:
+            if t.creator is not None and id(t.creator) not in seen:
+                stack.append((t.creator, False))
+    order.reverse()  # consumers first
+    return order
+
+
+def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_graph=False):
+    """The engine. Propagates `grad_outputs` from `outputs` to every leaf.
+
+    With `inputs=None` (Tensor.backward) leaf gradients accumulate into `.grad`.
+    Otherwise (autograd.grad) the gradients of `inputs` are returned and no
+    `.grad` is touched.
+    """
+    grads = {}        # id(fn) -> gradient of that fn's output, summed over consumers
+    wanted = None if inputs is None else {id(t): None for t in inputs}
+    for out, g in zip(outputs, grad_outputs):
+        if wanted is not None and id(out) in wanted:
+            wanted[id(out)] = g if wanted[id(out)] is None else wanted[id(out)] + g
+        if out.creator is not None:
+            key = id(out.creator)
+            grads[key] = g if key not in grads else grads[key] + g
+        elif wanted is None and out.requires_grad:
+            _accumulate_leaf(out, g)
+
+    order = _topological_order([o.creator for o in outputs if o.creator is not None])
+    # Hold every output until its own backward has run: a consumer frees its
+    # inputs as soon as it is done, and backward may read its op's output.
+    alive = [fn._output() for fn in order]
+    with (enable_grad() if create_graph else no_grad()):
+        for k, fn in enumerate(order):
+            g_out = grads.pop(id(fn), None)
+            if g_out is None:
+                continue
+            g_in = fn.backward(g_out)
+            if not isinstance(g_in, tuple):
+                g_in = (g_in,)
+            for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):
+                if g is None or not needed:
+                    continue
+                g = unbroadcast(g, t.shape)
+                if g.dtype != t.dtype:
+                    g = g.astype(t.dtype)
+                if grad_mode.state.anomaly:
+                    _check_finite(g.data, f"{fn.name}.backward returned for input of shape {t.shape}")
+                if wanted is not None and id(t) in wanted:
+                    wanted[id(t)] = g if wanted[id(t)] is None else wanted[id(t)] + g
+                if t.creator is not None:
+                    key = id(t.creator)
+                    grads[key] = g if key not in grads else grads[key] + g
+                    if t._retains_grad:
+                        _accumulate_leaf(t, g)
+                elif wanted is None:
+                    _accumulate_leaf(t, g)
+            if not retain_graph:
+                fn._free()
+            alive[k] = None
+    if wanted is not None:
+        return tuple(wanted[id(t)] for t in inputs)
+    return None
+
+
+def _accumulate_leaf(t, g):
+    """Leaf grads accumulate across backward calls, like PyTorch's."""
+    if not grad_mode.state.grad_enabled:
+        g = g.detach()
+    t.grad = g if t.grad is None else t.grad + g

@@ -1,0 +1,152 @@
+"""Gradient checking by central finite differences, in float64.
+
+For f: R^n -> R^m, a random upstream gradient u (never all ones: the gradient
+of sum(softmax(x)) is exactly 0, so an all-ones check would pass a backward
+that returns zeros) and the scalar  phi(x) = <u, f(x)>,
+    analytic:  d phi / d x_i  from our backward (the VJP u^T J)
+    numeric:   (phi(x + eps e_i) - phi(x - eps e_i)) / (2 eps)    error O(eps^2)
+Two modes:
+    'full'       every element of every input: the failing index is reported.
+    'direction'  one random unit direction d over all inputs at once (Chainer's
+                 check_backward): <grad phi, d> vs (phi(x + eps d) - phi(x - eps d)) / 2 eps.
+                 Two forwards, whatever the size: use it for layers and models.
+`gradgradcheck` applies the same check to the function x -> <v, grad phi(x)>
+built with create_graph=True: second-order gradients, as WGAN-GP needs.
+"""
+import numpy as np
+
+from . import backend
+from .grad_mode import no_grad, enable_grad
+from .tensor import Tensor
+
+
+class GradcheckError(AssertionError):
+    pass
+
+
+def _phi(fn, inputs, upstream):
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    return sum(float((o.data * u).sum()) for o, u in zip(outs, upstream))
+
+
+def _upstream(fn, inputs, rng):
+    with no_grad():
+        outs = fn(*inputs)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    xp = backend.array_module(outs[0].data)
+    return [xp.asarray(rng.uniform(-1, 1, o.shape)) for o in outs]
+
+
+def _prepare(inputs):
+    """Leaf float64 copies of the float inputs; integer inputs pass through."""
+    prepared = []
+    for x in inputs:
+        if isinstance(x, Tensor) and x.dtype.kind == 'f':
+            prepared.append(Tensor._make(x.data.astype(np.float64)).requires_grad_())
+        else:
+            prepared.append(x)
+    return prepared
+
+
+def _analytic(fn, inputs, upstream):
+    from . import grad as autograd_grad
+    diff = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+    used = [(o, Tensor._make(u.astype(o.dtype))) for o, u in zip(outs, upstream) if o.requires_grad]
+    if not used:
+        return [np.zeros(x.shape) for x in diff]
+    grads = autograd_grad([o for o, _ in used], diff, [u for _, u in used], allow_unused=True)
+    return [np.zeros(x.shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
+            for x, g in zip(diff, grads)]
+
+
+def gradcheck(fn, inputs, eps=1e-6, atol=1e-7, rtol=1e-5, mode='full', seed=0,
+              raise_exception=True):
+    """Compare fn's backward with central differences; return True or raise.
+
+    fn: Tensors -> Tensor (or tuple of Tensors). inputs: Tensors (float ones are
+    checked, cast to float64) and anything else fn takes.
+    """
+    rng = np.random.default_rng(seed)
+    inputs = _prepare(list(inputs))
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    upstream = _upstream(fn, inputs, rng)
+    analytic = _analytic(fn, inputs, upstream)
+
+    def phi_at(i, delta):
+        """phi with input i shifted by `delta` (a float64 array of its shape)."""
+        shifted = list(inputs)
+        shifted[i] = Tensor._make(inputs[i].data + delta)
+        with no_grad():
+            return _phi(fn, shifted, upstream)
+
+    if mode == 'direction':
+        dirs = [rng.standard_normal(inputs[i].shape) for i in diff]
+        norm = np.sqrt(sum((d ** 2).sum() for d in dirs)) or 1.0
+        dirs = [d / norm for d in dirs]
+        plus, minus = list(inputs), list(inputs)
+        for i, d in zip(diff, dirs):
+            xp = backend.array_module(inputs[i].data)
+            plus[i] = Tensor._make(inputs[i].data + xp.asarray(eps * d))
+            minus[i] = Tensor._make(inputs[i].data - xp.asarray(eps * d))
+        with no_grad():
+            numeric = (_phi(fn, plus, upstream) - _phi(fn, minus, upstream)) / (2 * eps)
+        exact = sum(float((a * d).sum()) for a, d in zip(analytic, dirs))
+        if abs(exact - numeric) > atol + rtol * abs(numeric):
+            return _fail(raise_exception,
+                         f"gradcheck (direction): analytic {exact:.10g} vs numeric "
+                         f"{numeric:.10g} along a random direction (abs err "
+                         f"{abs(exact - numeric):.3g})")
+        return True
+
+    for k, i in enumerate(diff):
+        x = inputs[i]
+        xp = backend.array_module(x.data)
+        numeric = np.zeros(x.shape)
+        delta = xp.zeros(x.shape)
+        for j in range(x.size):  # one element at a time: reports the exact index
+            idx = np.unravel_index(j, x.shape)
+            delta[idx] = eps
+            numeric[idx] = (phi_at(i, delta) - phi_at(i, -delta)) / (2 * eps)
+            delta[idx] = 0
+        err = np.abs(analytic[k] - numeric) - (atol + rtol * np.abs(numeric))
+        if (err > 0).any():
+            worst = np.unravel_index(int(np.argmax(err)), x.shape)
+            return _fail(raise_exception,
+                         f"gradcheck: input {i} (shape {x.shape}) differs at index {worst}: "
+                         f"analytic {analytic[k][worst]:.10g}, numeric {numeric[worst]:.10g}, "
+                         f"abs err {abs(analytic[k][worst] - numeric[worst]):.3g} "
+                         f"({int((err > 0).sum())} of {x.size} elements off)")
+    return True
+
+
+def _fail(raise_exception, message):
+    if raise_exception:
+        raise GradcheckError(message)
+    return False
+
+
+def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, mode='full', seed=1):
+    """Check second derivatives: gradcheck of x -> <v, d<u, fn(x)>/dx> (create_graph=True)."""
+    from . import grad as autograd_grad
+    rng = np.random.default_rng(seed + 1000)
+    inputs = _prepare(list(inputs))
+    diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
+    upstream = _upstream(fn, inputs, rng)
+
+    def first_grads(*xs):
+        xs = list(xs)
+        with enable_grad():  # the checker calls this under no_grad too
+            for i in diff:
+                if not xs[i].requires_grad:  # a shifted copy: make it a leaf again
+                    xs[i] = Tensor._make(xs[i].data).requires_grad_()
+            outs = fn(*xs)
+            outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+            us = [Tensor._make(u.astype(o.dtype)) for o, u in zip(outs, upstream)]
+            gs = autograd_grad(list(outs), [xs[i] for i in diff], us, create_graph=True,
+                               allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed)

@@ -1,0 +1,318 @@
+"""Elementwise ops: arithmetic, exp/log, activations, clip, where, maximum/minimum.
+
+Each backward is the local derivative times the upstream gradient `g`
+(chain rule for y = f(x) elementwise: dL/dx = g * f'(x)). Broadcasting is
+undone by the engine, not here. Masks (relu, clip, where, maximum) are
+constants: their own derivative is zero almost everywhere.
+"""
+import math
+
+from ..backend import array_module
+from ..function import Function
+from ..tensor import Tensor
+
+
+def _const(array):
+    return Tensor._make(array)
+
+
+class Add(Function):
+    def forward(self, x, y):
+        return x + y
+
+    def backward(self, g):  # d(x+y)/dx = d(x+y)/dy = 1
+        return g, g
+
+
+class Sub(Function):
+    def forward(self, x, y):
+        return x - y
+
+    def backward(self, g):  # d(x-y)/dy = -1
+        return g, -g
+
+
+class Mul(Function):
+    def forward(self, x, y):
+        return x * y
+
+    def backward(self, g):  # d(xy)/dx = y, d(xy)/dy = x
+        x, y = self.inputs
+        return g * y, g * x
+
+
+class Div(Function):
+    def forward(self, x, y):
+        return x / y
+
+    def backward(self, g):  # d(x/y)/dx = 1/y, d(x/y)/dy = -x/y^2
+        x, y = self.inputs
+        gx = g / y
+        return gx, -gx * x / y
+
+
+class Neg(Function):
+    def forward(self, x):
+        return -x
+
+    def backward(self, g):
+        return -g
+
+
+class PowScalar(Function):
+    """x ** p for a constant number p."""
+
+    def forward(self, x):
+        return x ** self.p
+
+    def backward(self, g):  # d(x^p)/dx = p x^(p-1)
+        x, = self.inputs
+        if self.p == 2:
+            return g * (2 * x)
+        return g * (self.p * x ** (self.p - 1))
+
+
+class Pow(Function):
+    """x ** y with both tensors (x > 0 where y is not an integer)."""
+
+    def forward(self, x, y):
+        return x ** y
+
+    def backward(self, g):  # d/dx = y x^(y-1), d/dy = x^y log x
+        x, y = self.inputs
+        gy = g * self.output * x.log() if self.needs_input_grad[1] else None
+        return g * y * x ** (y - 1), gy
+
+
+class Exp(Function):
+    def forward(self, x):
+        return array_module(x).exp(x)
+
+    def backward(self, g):  # d e^x = e^x = y
+        return g * self.output
+
+
+class Log(Function):
+    def forward(self, x):
+        return array_module(x).log(x)
+
+    def backward(self, g):  # d log x = 1/x
+        x, = self.inputs
+        return g / x
+
+
+class Sqrt(Function):
+    def forward(self, x):
+        return array_module(x).sqrt(x)
+
+    def backward(self, g):  # d sqrt(x) = 1 / (2 sqrt(x)) = 1 / (2y)
+        return g / (2 * self.output)
+
+
+class Abs(Function):
+    def forward(self, x):
+        return array_module(x).abs(x)
+
+    def backward(self, g):  # d|x| = sign(x)
+        x, = self.inputs
+        return g * _const(array_module(x.data).sign(x.data))
+
+
+class Tanh(Function):
+    def forward(self, x):
+        return array_module(x).tanh(x)
+
+    def backward(self, g):  # d tanh = 1 - y^2
+        y = self.output
+        return g * (1 - y * y)
+
+
+def _sigmoid(x):
+    """1 / (1 + e^-x) without overflow: e^-x is only taken for x >= 0."""
+    xp = array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        return _sigmoid(x)
+
+    def backward(self, g):  # d sigma = sigma (1 - sigma)
+        y = self.output
+        return g * (y * (1 - y))
+
+
+class Relu(Function):
+    def forward(self, x):
+        return array_module(x).maximum(x, 0)
+
+    def backward(self, g):  # d relu = [x > 0]
+        x, = self.inputs
+        return g * _const(x.data > 0)
+
+
+class LeakyRelu(Function):
+    def forward(self, x):
+        return array_module(x).where(x > 0, x, x * self.slope)
+
+    def backward(self, g):  # d = 1 for x > 0, slope otherwise
+        x, = self.inputs
+        xp = array_module(x.data)
+        return g * _const(xp.where(x.data > 0, 1, self.slope).astype(x.dtype))
+
+
+class Silu(Function):
+    """silu(x) = x sigma(x) (Elfwing et al. 2017, arXiv:1702.03118)."""
+
+    def forward(self, x):
+        return x * _sigmoid(x)
+
+    def backward(self, g):  # d silu = sigma + x sigma (1 - sigma) = s (1 + x (1 - s))
+        x, = self.inputs
+        return SiluGrad.apply(x, g)
+
+
+class SiluGrad(Function):
+    """g * silu'(x) in one pass (the hot path of every UNet ResBlock)."""
+
+    def forward(self, x, g):
+        s = _sigmoid(x)
+        return g * (s * (1 + x * (1 - s)))
+
+    def backward(self, gg):  # silu''(x) = s (1 - s) (2 + x (1 - 2 s)), for grad-of-grad
+        x, g = self.inputs
+        s = x.sigmoid()
+        d1 = s * (1 + x * (1 - s))
+        d2 = s * (1 - s) * (2 + x * (1 - 2 * s))
+        return gg * g * d2, gg * d1
+
+
+_GELU_C = math.sqrt(2 / math.pi)
+
+
+class Gelu(Function):
+    """gelu(x) ~ 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi): the tanh
+    form of Hendrycks & Gimpel 2016 (arXiv:1606.08415), eq. in section 2; NumPy has
+    no erf, so this is the form minigen uses (PyTorch's approximate='tanh')."""
+
+    def forward(self, x):
+        u = _GELU_C * (x + 0.044715 * x ** 3)
+        return 0.5 * x * (1 + array_module(x).tanh(u))
+
+    def backward(self, g):  # d = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)
+        x, = self.inputs
+        t = (_GELU_C * (x + 0.044715 * x ** 3)).tanh()
+        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_GELU_C * (1 + 0.134145 * x * x)))
+
+
+class Softplus(Function):
+    """softplus(x) = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|)."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):  # d softplus = sigma(x)
+        x, = self.inputs
+        return g * x.sigmoid()
+
+
+class Clip(Function):
+    def forward(self, x):
+        return array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, g):  # 1 inside [lo, hi], 0 where clipped
+        x, = self.inputs
+        inside = array_module(x.data).ones_like(x.data, dtype=bool)
+        if self.lo is not None:
+            inside &= x.data >= self.lo
+        if self.hi is not None:
+            inside &= x.data <= self.hi
+        return g * _const(inside)
+
+
+class Where(Function):
+    """where(cond, x, y); `cond` is a constant boolean array."""
+
+    def forward(self, x, y):
+        return array_module(x).where(self.cond, x, y)
+
+    def backward(self, g):  # the gradient goes to whichever input was picked
+        zero = _const(array_module(g.data).zeros((), g.dtype))
+        c = _const(self.cond)
+        return where(c, g, zero), where(c, zero, g)
+
+
+class Maximum(Function):
+    def forward(self, x, y):
+        return array_module(x).maximum(x, y)
+
+    def backward(self, g):  # to the larger input; a tie splits g in halves
+        x, y = self.inputs
+        share = _tie_share(x.data, y.data)
+        return g * _const(share), g * _const(1 - share)
+
+
+class Minimum(Function):
+    def forward(self, x, y):
+        return array_module(x).minimum(x, y)
+
+    def backward(self, g):
+        x, y = self.inputs
+        share = _tie_share(y.data, x.data)
+        return g * _const(share), g * _const(1 - share)
+
+
+def _tie_share(a, b):
+    """1 where a > b, 0.5 where a == b, 0 where a < b (in a's dtype)."""
+    xp = array_module(a)
+    dtype = a.dtype if a.dtype.kind == 'f' else b.dtype
+    return ((a > b).astype(dtype) + 0.5 * (a == b).astype(dtype))
+
+
+class Cast(Function):
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, g):  # the engine casts g back to the input's dtype
+        return g
+
+
+# --- the functional API --------------------------------------------------------
+def _t(x, like=None):
+    if isinstance(x, Tensor):
+        return x
+    from ..tensor import _as_tensor
+    return _as_tensor(x, like) if like is not None else Tensor(x)
+
+
+def exp(x): return Exp.apply(x)
+def log(x): return Log.apply(x)
+def sqrt(x): return Sqrt.apply(x)
+def abs(x): return Abs.apply(x)  # noqa: A001 (mirrors torch.abs)
+def tanh(x): return Tanh.apply(x)
+def sigmoid(x): return Sigmoid.apply(x)
+def relu(x): return Relu.apply(x)
+def leaky_relu(x, negative_slope=0.01): return LeakyRelu.apply(x, slope=negative_slope)
+def silu(x): return Silu.apply(x)
+def gelu(x): return Gelu.apply(x)
+def softplus(x): return Softplus.apply(x)
+def clip(x, min=None, max=None): return Clip.apply(x, lo=min, hi=max)  # noqa: A002
+
+
+def where(cond, x, y):
+    """x where cond is true, else y (cond: a boolean Tensor or array; no gradient)."""
+    cond = cond.data if isinstance(cond, Tensor) else cond
+    like = x if isinstance(x, Tensor) else y
+    return Where.apply(_t(x, like), _t(y, like), cond=cond)
+
+
+def maximum(x, y):
+    like = x if isinstance(x, Tensor) else y
+    return Maximum.apply(_t(x, like), _t(y, like))
+
+
+def minimum(x, y):
+    like = x if isinstance(x, Tensor) else y
+    return Minimum.apply(_t(x, like), _t(y, like))

@@ -1,0 +1,269 @@
+"""Shape ops: reshape, permute, broadcast_to, indexing, cat/stack/split, pad, device moves.
+
+None of these computes anything, so each VJP moves the gradient back to where
+its element came from: reshape back, permute by the inverse permutation,
+sum over broadcast copies, scatter-add into the indexed positions, slice out
+each concatenated piece, crop off the padding.
+"""
+import numpy as np
+
+from .. import backend
+from ..backend import array_module
+from ..function import Function
+from ..tensor import Tensor
+
+
+class Reshape(Function):
+    def forward(self, x):
+        self.in_shape = x.shape
+        return x.reshape(self.shape)
+
+    def backward(self, g):
+        return g.reshape(self.in_shape)
+
+
+def reshape(x, shape):
+    shape = tuple(shape)
+    try:
+        out_shape = np.empty(x.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1
+    except ValueError:
+        raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} "
+                         f"({x.size} elements) as {shape}") from None
+    if out_shape == x.shape:
+        return x
+    return Reshape.apply(x, shape=out_shape)
+
+
+class Permute(Function):
+    def forward(self, x):
+        return x.transpose(self.axes)
+
+    def backward(self, g):  # undo with the inverse permutation
+        return g.permute(tuple(np.argsort(self.axes)))
+
+
+class BroadcastTo(Function):
+    def forward(self, x):
+        self.in_shape = x.shape
+        try:
+            return array_module(x).broadcast_to(x, self.shape)
+        except ValueError:
+            raise ValueError(f"broadcast_to: cannot broadcast shape {x.shape} "
+                             f"to {self.shape}") from None
+
+    def backward(self, g):  # the engine sums the copies back to in_shape
+        return g
+
+
+def squeeze(x, axis=None):
+    if axis is None:
+        shape = tuple(n for n in x.shape if n != 1)
+    else:
+        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
+    return reshape(x, shape)
+
+
+def unsqueeze(x, axis):
+    axis = axis % (x.ndim + 1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+# --- indexing --------------------------------------------------------------------
+def raw_index(index):
+    """Turn Tensors inside an index into raw arrays."""
+    if isinstance(index, tuple):
+        return tuple(raw_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _is_advanced(index):
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(hasattr(p, 'dtype') for p in parts)
+
+
+def _on_device(index, xp):
+    """Move array parts of an index onto the array's device."""
+    if isinstance(index, tuple):
+        return tuple(_on_device(i, xp) for i in index)
+    return xp.asarray(index) if hasattr(index, 'dtype') else index
+
+
+class GetItem(Function):
+    """x[index] for ints, slices, None, Ellipsis, integer arrays and boolean masks."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        self.index = _on_device(self.index, array_module(x))
+        try:
+            return x[self.index]
+        except IndexError as e:
+            raise IndexError(f"getitem: {e} (tensor of shape {x.shape})") from None
+
+    def backward(self, g):  # scatter g back into zeros of x's shape
+        return IndexAdd.apply(g, index=self.index, shape=self.in_shape)
+
+
+class IndexAdd(Function):
+    """zeros(shape) with g added at `index` (repeated indices accumulate)."""
+
+    def forward(self, g):
+        xp = array_module(g)
+        out = xp.zeros(self.shape, g.dtype)
+        if _is_advanced(self.index):
+            if xp is np:
+                np.add.at(out, self.index, g)
+            else:
+                xp.add.at(out, self.index, g)
+        else:
+            out[self.index] = g
+        return out
+
+    def backward(self, gg):  # the adjoint of scattering is gathering
+        return GetItem.apply(gg, index=self.index)
+
+
+def getitem(x, index):
+    return GetItem.apply(x, index=raw_index(index))
+
+
+class Gather(Function):
+    """out[..., i, ...] = x[..., index[..., i, ...], ...] along `axis` (torch.gather)."""
+
+    def forward(self, x):
+        self.in_shape = x.shape
+        return array_module(x).take_along_axis(x, self.index, axis=self.axis)
+
+    def backward(self, g):
+        return ScatterAdd.apply(g, index=self.index, axis=self.axis, shape=self.in_shape)
+
+
+class ScatterAdd(Function):
+    def forward(self, g):
+        xp = array_module(g)
+        out = xp.zeros(self.shape, g.dtype)
+        grids = list(xp.ogrid[tuple(slice(n) for n in self.index.shape)])
+        grids[self.axis] = self.index
+        xp.add.at(out, tuple(grids), g)
+        return out
+
+    def backward(self, gg):
+        return Gather.apply(gg, index=self.index, axis=self.axis)
+
+
+def gather(x, axis, index):
+    index = index.data if isinstance(index, Tensor) else array_module(x.data).asarray(index)
+    if index.ndim != x.ndim:
+        raise ValueError(f"gather: index has {index.ndim} dimensions but x has {x.ndim}")
+    return Gather.apply(x, axis=axis % x.ndim, index=index)
+
+
+# --- joining and splitting ---------------------------------------------------------
+class Cat(Function):
+    def forward(self, *xs):
+        shapes = [x.shape for x in xs]
+        ref = list(shapes[0])
+        for s in shapes[1:]:
+            if len(s) != len(ref) or any(a != b for i, (a, b) in enumerate(zip(s, ref))
+                                         if i != self.axis):
+                raise ValueError(f"cat: shapes {shapes} differ outside axis {self.axis}")
+        self.sizes = [s[self.axis] for s in shapes]
+        return array_module(xs[0]).concatenate(xs, axis=self.axis)
+
+    def backward(self, g):  # each input gets its own slice of g
+        return tuple(split(g, self.sizes, self.axis))
+
+
+def cat(tensors, axis=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: needs at least one tensor")
+    axis = axis % tensors[0].ndim
+    return Cat.apply(*tensors, axis=axis)
+
+
+def stack(tensors, axis=0):
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: needs at least one tensor")
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
+    axis = axis % (tensors[0].ndim + 1)
+    return cat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def split(x, size_or_sizes, axis=0):
+    """Pieces of x along `axis`: equal pieces of a given size, or a list of sizes."""
+    axis = axis % x.ndim
+    n = x.shape[axis]
+    if isinstance(size_or_sizes, int):
+        sizes = [min(size_or_sizes, n - i) for i in range(0, n, size_or_sizes)]
+    else:
+        sizes = list(size_or_sizes)
+        if sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
+    pieces, start = [], 0
+    for s in sizes:
+        index = (slice(None),) * axis + (slice(start, start + s),)
+        pieces.append(getitem(x, index))
+        start += s
+    return pieces
+
+
+def chunk(x, chunks, axis=0):
+    n = x.shape[axis % x.ndim]
+    return split(x, -(-n // chunks), axis)
+
+
+class Pad(Function):
+    """Constant padding; `widths` is NumPy's ((before, after), ...) per axis."""
+
+    def forward(self, x):
+        return array_module(x).pad(x, self.widths, constant_values=self.value)
+
+    def backward(self, g):  # crop the padding off again
+        index = tuple(slice(b, g.shape[i] - a) for i, (b, a) in enumerate(self.widths))
+        return getitem(g, index)
+
+
+def pad(x, pad, value=0.0):
+    """PyTorch's convention: `pad` lists (before, after) pairs from the LAST axis backward,
+    e.g. pad(x, (1, 1, 2, 2)) pads the last axis by 1 and the one before by 2."""
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: expected pairs for at most {x.ndim} axes, got {pad}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return Pad.apply(x, widths=tuple(widths), value=value)
+
+
+class ToDevice(Function):
+    def forward(self, x):
+        self.source = backend.device_of(x)
+        return backend.to_device(x, self.device)
+
+    def backward(self, g):
+        return g.to(self.source)
+
+
+def embedding(indices, weight):
+    """Rows of `weight` picked by integer `indices` (any shape): weight[indices].
+    Its gradient scatter-adds into the picked rows, so a repeated index sums."""
+    idx = indices.data if isinstance(indices, Tensor) else indices
+    if getattr(idx, 'dtype', np.dtype('f')).kind not in 'iu':
+        raise TypeError(f"embedding: indices must be integers, got {getattr(idx, 'dtype', type(idx))}")
+    return getitem(weight, idx)
