@@ -67,7 +67,3 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         raise RuntimeError("grad(): one of the inputs is not used to compute the outputs "
                            "(pass allow_unused=True to get None for it)")
     return result
-
-
-def to(x, device):
-    return x.to(device)

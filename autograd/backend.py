@@ -24,14 +24,20 @@ _default_device = os.environ.get('MINIGEN_DEVICE', 'cpu')
 default_dtype = np.float32
 
 
+_gpu_count = None  # asked of the CUDA runtime once
+
+
 def gpu_available():
     """True when CuPy imports and sees at least one CUDA device."""
+    global _gpu_count
     if cp is None:
         return False
-    try:
-        return cp.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    if _gpu_count is None:
+        try:
+            _gpu_count = cp.cuda.runtime.getDeviceCount()
+        except Exception:  # no driver, or no device
+            _gpu_count = 0
+    return _gpu_count > 0
 
 
 def check_device(device):

@@ -33,6 +33,8 @@ import weakref
 from . import grad_mode
 from .grad_mode import no_grad, enable_grad
 
+Tensor = None  # set by tensor.py once the class exists (the two modules need each other)
+
 
 class Function:
     """Base class of every op. Subclasses implement `forward` and `backward`."""
@@ -43,7 +45,6 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors and, in grad mode, record it in the graph."""
-        from .tensor import Tensor
         fn = cls(**params)
         device = inputs[0].device
         for t in inputs[1:]:
@@ -121,9 +122,9 @@ def _check_finite(array, what):
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the VJP of broadcasting (a copy along an
     axis receives the sum of the gradients of its copies)."""
-    if grad.shape == shape:
-        return grad
     lead = grad.ndim - len(shape)
+    if grad.shape == shape or lead < 0:  # (a wrong shape is reported by the engine)
+        return grad
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     if axes:
@@ -156,12 +157,24 @@ def _topological_order(roots):
     return order
 
 
+def _leading_to(order, wanted):
+    """For autograd.grad: the Functions from which a wanted tensor is reached
+    (order lists consumers first, so walk it backwards: producers first)."""
+    leads = set()
+    for fn in reversed(order):
+        if any(id(t) in wanted or id(t.creator) in leads for t in fn._inputs):
+            leads.add(id(fn))
+    return leads
+
+
 def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_graph=False):
     """The engine. Propagates `grad_outputs` from `outputs` to every leaf.
 
     With `inputs=None` (Tensor.backward) leaf gradients accumulate into `.grad`.
-    Otherwise (autograd.grad) the gradients of `inputs` are returned and no
-    `.grad` is touched.
+    Otherwise (autograd.grad) the gradients of `inputs` are returned, no `.grad`
+    is touched, and only the part of the graph that leads to `inputs` runs: each
+    op is told (through `needs_input_grad`) which of its inputs lead there, so a
+    gradient penalty d D(x)/dx skips the weight gradients.
     """
     grads = {}        # id(fn) -> gradient of that fn's output, summed over consumers
     wanted = None if inputs is None else {id(t): None for t in inputs}
@@ -175,21 +188,34 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
             _accumulate_leaf(out, g)
 
     order = _topological_order([o.creator for o in outputs if o.creator is not None])
+    leads = None if wanted is None else _leading_to(order, wanted)
     # Hold every output until its own backward has run: a consumer frees its
     # inputs as soon as it is done, and backward may read its op's output.
     alive = [fn._output() for fn in order]
     with (enable_grad() if create_graph else no_grad()):
         for k, fn in enumerate(order):
             g_out = grads.pop(id(fn), None)
-            if g_out is None:
+            if g_out is None or (leads is not None and id(fn) not in leads):
                 continue
-            g_in = fn.backward(g_out)
+            needs = fn.needs_input_grad
+            if leads is not None:
+                fn.needs_input_grad = tuple(
+                    n and (id(t) in wanted or id(t.creator) in leads)
+                    for t, n in zip(fn._inputs, needs))
+            try:
+                g_in = fn.backward(g_out)
+            except FloatingPointError as e:  # detect_anomaly caught an op inside backward
+                raise FloatingPointError(f"detect_anomaly: in {fn.name}.backward, "
+                                         f"{str(e).removeprefix('detect_anomaly: ')}") from None
             if not isinstance(g_in, tuple):
                 g_in = (g_in,)
             for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):
                 if g is None or not needed:
                     continue
                 g = unbroadcast(g, t.shape)
+                if g.shape != t.shape:
+                    raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
+                                       f"{g.shape} for an input of shape {t.shape}")
                 if g.dtype != t.dtype:
                     g = g.astype(t.dtype)
                 if grad_mode.state.anomaly:
@@ -199,10 +225,11 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
                 if t.creator is not None:
                     key = id(t.creator)
                     grads[key] = g if key not in grads else grads[key] + g
-                    if t._retains_grad:
+                    if t._retains_grad and wanted is None:
                         _accumulate_leaf(t, g)
                 elif wanted is None:
                     _accumulate_leaf(t, g)
+            fn.needs_input_grad = needs
             if not retain_graph:
                 fn._free()
             alive[k] = None
@@ -212,7 +239,11 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
 
 
 def _accumulate_leaf(t, g):
-    """Leaf grads accumulate across backward calls, like PyTorch's."""
-    if not grad_mode.state.grad_enabled:
-        g = g.detach()
-    t.grad = g if t.grad is None else t.grad + g
+    """Leaf grads accumulate across backward calls, like PyTorch's. Without
+    create_graph the first gradient is copied: g may be a read-only broadcast
+    view or shared with another input (x + y hands both the same g), and
+    optimizers change `.grad` in place."""
+    if grad_mode.state.grad_enabled:  # create_graph: .grad keeps its graph
+        t.grad = g if t.grad is None else t.grad + g
+    else:
+        t.grad = Tensor._make(g.data.copy()) if t.grad is None else t.grad + g

@@ -79,7 +79,15 @@ class Tensor:
         return self.creator is None
 
     def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
         return len(self.data)
+
+    def __bool__(self):  # `if t:` needs one element, as in PyTorch (not "is it non-empty")
+        if self.data.size != 1:
+            raise RuntimeError(f"bool(): the truth value of a tensor of shape {self.shape} is "
+                               f"ambiguous; use .any() or .all() on .data, or .item()")
+        return bool(self.data.reshape(-1)[0])
 
     def numel(self):
         return self.data.size
@@ -91,10 +99,10 @@ class Tensor:
         body = np.array2string(self.numpy(), precision=4, separator=', ', threshold=20,
                                prefix='tensor(')
         extra = f", dtype={self.dtype}, device='{self.device}'"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
         if self.creator is not None:
             extra += f", grad_fn={self.creator.name}"
-        elif self.requires_grad:
-            extra += ", requires_grad=True"
         return f"tensor({body}, shape={self.shape}{extra})"
 
     # --- conversion -----------------------------------------------------------
@@ -130,9 +138,13 @@ class Tensor:
         return self.to('cuda')
 
     def astype(self, dtype):
-        if np.dtype(dtype) == self.dtype:
+        """A copy in another dtype; only a float-to-float cast stays in the graph."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
             return self
-        return ops.elementwise.Cast.apply(self, dtype=np.dtype(dtype))
+        if dtype.kind != 'f':  # integers and booleans have no gradient
+            return Tensor._make(self.data.astype(dtype))
+        return ops.elementwise.Cast.apply(self, dtype=dtype)
 
     def float(self):
         return self.astype(np.float32)
@@ -180,6 +192,8 @@ class Tensor:
             raise RuntimeError("in-place op on a tensor that requires grad: wrap it in "
                                "autograd.no_grad() (as optimizers do) or use the out-of-place op")
         xp = backend.array_module(self.data)
+        if isinstance(self.data, np.generic):  # a 0-d result of NumPy is an immutable scalar
+            self.data = xp.asarray(self.data)
         self.data[...] = xp.asarray(new_data, dtype=self.dtype)
         self._version += 1
         return self
@@ -208,33 +222,35 @@ class Tensor:
     def __setitem__(self, index, value):
         if self.requires_grad and grad_mode.is_grad_enabled():
             self._inplace(self.data)  # raises the readable error
+        if isinstance(self.data, np.generic):
+            self.data = np.asarray(self.data)
         self.data[ops.shape.raw_index(index)] = _raw(value)
         self._version += 1
 
     # --- operators ------------------------------------------------------------
     def __add__(self, other):
-        return ops.elementwise.Add.apply(self, _as_tensor(other, self))
+        return ops.elementwise.Add.apply(*_operands(self, other))
 
     def __radd__(self, other):
-        return ops.elementwise.Add.apply(_as_tensor(other, self), self)
+        return ops.elementwise.Add.apply(*_operands(self, other)[::-1])
 
     def __sub__(self, other):
-        return ops.elementwise.Sub.apply(self, _as_tensor(other, self))
+        return ops.elementwise.Sub.apply(*_operands(self, other))
 
     def __rsub__(self, other):
-        return ops.elementwise.Sub.apply(_as_tensor(other, self), self)
+        return ops.elementwise.Sub.apply(*_operands(self, other)[::-1])
 
     def __mul__(self, other):
-        return ops.elementwise.Mul.apply(self, _as_tensor(other, self))
+        return ops.elementwise.Mul.apply(*_operands(self, other))
 
     def __rmul__(self, other):
-        return ops.elementwise.Mul.apply(_as_tensor(other, self), self)
+        return ops.elementwise.Mul.apply(*_operands(self, other)[::-1])
 
     def __truediv__(self, other):
-        return ops.elementwise.Div.apply(self, _as_tensor(other, self))
+        return ops.elementwise.Div.apply(*_operands(self, other, floating=True))
 
     def __rtruediv__(self, other):
-        return ops.elementwise.Div.apply(_as_tensor(other, self), self)
+        return ops.elementwise.Div.apply(*_operands(self, other, floating=True)[::-1])
 
     def __neg__(self):
         return ops.elementwise.Neg.apply(self)
@@ -245,13 +261,13 @@ class Tensor:
         return ops.elementwise.PowScalar.apply(self, p=exponent)
 
     def __rpow__(self, base):
-        return ops.elementwise.Pow.apply(_as_tensor(base, self), self)
+        return ops.elementwise.Pow.apply(*_operands(self, base)[::-1])
 
     def __matmul__(self, other):
-        return ops.linalg.matmul(self, _as_tensor(other, self))
+        return ops.linalg.matmul(*_operands(self, other))
 
     def __rmatmul__(self, other):
-        return ops.linalg.matmul(_as_tensor(other, self), self)
+        return ops.linalg.matmul(*_operands(self, other)[::-1])
 
     def __getitem__(self, index):
         return ops.shape.getitem(self, index)
@@ -302,46 +318,55 @@ class Tensor:
     clamp = clip
 
     def sum(self, axis=None, keepdims=False):
-        return ops.reduce.Sum.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        return ops.reduce.Sum.apply(self, axis=normalize_axes(axis, self.ndim, 'sum'),
+                                    keepdims=keepdims)
 
     def mean(self, axis=None, keepdims=False):
         return ops.reduce.mean(self, axis, keepdims)
 
     def var(self, axis=None, keepdims=False, correction=1):
-        return ops.reduce.Var.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims,
-                                    correction=correction)
+        return ops.reduce.Var.apply(self, axis=normalize_axes(axis, self.ndim, 'var'),
+                                    keepdims=keepdims, correction=correction)
 
     def max(self, axis=None, keepdims=False):
-        return ops.reduce.Max.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        return ops.reduce.Max.apply(self, axis=normalize_axes(axis, self.ndim, 'max'),
+                                    keepdims=keepdims)
 
     def min(self, axis=None, keepdims=False):
-        return ops.reduce.Min.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        return ops.reduce.Min.apply(self, axis=normalize_axes(axis, self.ndim, 'min'),
+                                    keepdims=keepdims)
 
     def argmax(self, axis=None):
         return Tensor._make(backend.array_module(self.data).argmax(self.data, axis=axis))
 
     def logsumexp(self, axis=None, keepdims=False):
-        return ops.reduce.LogSumExp.apply(self, axis=_axes(axis, self.ndim), keepdims=keepdims)
+        return ops.reduce.LogSumExp.apply(self, axis=normalize_axes(axis, self.ndim, 'logsumexp'),
+                                          keepdims=keepdims)
 
     def softmax(self, axis=-1):
-        return ops.softmax.Softmax.apply(self, axis=axis)
+        return ops.softmax.softmax(self, axis)
 
     def log_softmax(self, axis=-1):
-        return ops.softmax.LogSoftmax.apply(self, axis=axis)
+        return ops.softmax.log_softmax(self, axis)
 
     def reshape(self, *shape):
-        return ops.shape.reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+        return ops.shape.reshape(self, _shape(shape))
 
     view = reshape
 
     def permute(self, *axes):
         axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        if sorted(normalize_axis(a, self.ndim, 'permute') for a in axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: {tuple(axes)} is not a permutation of the "
+                             f"{self.ndim} axes of a tensor of shape {self.shape}")
         return ops.shape.Permute.apply(self, axes=tuple(a % self.ndim for a in axes))
 
     def transpose(self, a=-2, b=-1):
+        """Swap axes a and b (by default the last two, as for matrices)."""
+        a, b = normalize_axis(a, self.ndim, 'transpose'), normalize_axis(b, self.ndim, 'transpose')
         axes = list(range(self.ndim))
         axes[a], axes[b] = axes[b], axes[a]
-        return self.permute(axes)
+        return ops.shape.Permute.apply(self, axes=tuple(axes))
 
     @property
     def T(self):
@@ -372,31 +397,64 @@ def _raw(x):
     return x.data if isinstance(x, Tensor) else x
 
 
+def _operands(t, x, floating=False):
+    """Tensor `t` and a number, array or Tensor `x` as two Tensors on t's device.
+    A number takes t's dtype, except that a float number meeting an integer tensor
+    makes it float32, and so does true division of integers (PyTorch's rules; NumPy's
+    would give float64). An array takes t's dtype when t is floating point."""
+    if not isinstance(x, Tensor):
+        if t.dtype.kind != 'f' and (floating or isinstance(x, (float, np.floating))):
+            t = t.astype(backend.default_dtype)
+        x = _as_tensor(x, t)
+    elif floating and t.dtype.kind != 'f' and x.dtype.kind != 'f':
+        t, x = t.astype(backend.default_dtype), x.astype(backend.default_dtype)
+    return t, x
+
+
 def _as_tensor(x, like):
-    """A Python number or array meeting a Tensor: give it the Tensor's dtype and device."""
-    if isinstance(x, Tensor):
-        return x
+    """A number or array as a Tensor on like's device, in like's dtype when like is
+    floating point or x is a number (an int meeting a boolean tensor becomes int64)."""
     xp = backend.array_module(like.data)
-    dtype = like.dtype if (np.isscalar(x) or like.dtype.kind == 'f') else None
+    dtype = None
+    if like.dtype.kind == 'f' or isinstance(x, (bool, np.bool_)):
+        dtype = like.dtype
+    elif isinstance(x, (int, np.integer)):
+        dtype = np.int64 if like.dtype.kind == 'b' else like.dtype
     return Tensor._make(xp.asarray(x, dtype=dtype))
 
 
-def _axes(axis, ndim):
-    """Normalize an axis argument to a sorted tuple of non-negative axes (or None)."""
+def normalize_axis(axis, ndim, op):
+    """One axis as a non-negative int; out of range is an IndexError naming `op`."""
+    if not -ndim <= axis < ndim:
+        raise IndexError(f"{op}: axis {axis} is out of range for a tensor with {ndim} "
+                         f"dimensions")
+    return int(axis) % ndim
+
+
+def normalize_axes(axis, ndim, op):
+    """An axis argument of a reduction (None, an int or a sequence of ints) as a sorted
+    tuple of non-negative axes, or None for all axes. A 0-d tensor accepts axis 0 or -1,
+    as in PyTorch."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    for a in axes:
-        if not -ndim <= a < max(ndim, 1):
-            raise IndexError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-    return tuple(sorted(a % max(ndim, 1) for a in axes))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim == 0:
+        for a in axes:
+            normalize_axis(a, 1, op)
+        return None
+    axes = tuple(sorted(normalize_axis(a, ndim, op) for a in axes))
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: axis {axis} repeats an axis")
+    return axes
 
 
 # ------------------------------------------------------------------ constructors
 def tensor(data, dtype=None, device=None, requires_grad=False):
-    """A new leaf tensor from a number, list, NumPy or CuPy array (copied)."""
+    """A new leaf tensor from a number, list, NumPy or CuPy array or Tensor (always copied)."""
     if isinstance(data, Tensor):
-        data = data.data.copy()
+        data = data.data
+    if hasattr(data, 'copy'):  # an array: never share its memory
+        data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
 
 
@@ -470,4 +528,6 @@ def manual_seed(seed):
     backend.manual_seed(seed)
 
 
+from . import function  # noqa: E402
+function.Tensor = Tensor
 from . import ops  # noqa: E402  (ops import Tensor from this module)

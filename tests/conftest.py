@@ -13,9 +13,9 @@ from hypothesis import settings, HealthCheck
 import autograd
 
 settings.register_profile('fast', max_examples=15, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.register_profile('thorough', max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'fast'))
 
 

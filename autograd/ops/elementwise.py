@@ -9,7 +9,7 @@ import math
 
 from ..backend import array_module
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, _operands
 
 
 def _const(array):
@@ -80,8 +80,9 @@ class Pow(Function):
 
     def backward(self, g):  # d/dx = y x^(y-1), d/dy = x^y log x
         x, y = self.inputs
+        gx = g * y * x ** (y - 1) if self.needs_input_grad[0] else None
         gy = g * self.output * x.log() if self.needs_input_grad[1] else None
-        return g * y * x ** (y - 1), gy
+        return gx, gy
 
 
 class Exp(Function):
@@ -266,7 +267,6 @@ class Minimum(Function):
 
 def _tie_share(a, b):
     """1 where a > b, 0.5 where a == b, 0 where a < b (in a's dtype)."""
-    xp = array_module(a)
     dtype = a.dtype if a.dtype.kind == 'f' else b.dtype
     return ((a > b).astype(dtype) + 0.5 * (a == b).astype(dtype))
 
@@ -280,11 +280,13 @@ class Cast(Function):
 
 
 # --- the functional API --------------------------------------------------------
-def _t(x, like=None):
+def _pair(x, y):
+    """Two operands as Tensors: a number or array takes the other's device and dtype."""
     if isinstance(x, Tensor):
-        return x
-    from ..tensor import _as_tensor
-    return _as_tensor(x, like) if like is not None else Tensor(x)
+        return _operands(x, y)
+    if isinstance(y, Tensor):
+        return _operands(y, x)[::-1]
+    return _operands(Tensor(x), y)
 
 
 def exp(x): return Exp.apply(x)
@@ -303,16 +305,14 @@ def clip(x, min=None, max=None): return Clip.apply(x, lo=min, hi=max)  # noqa: A
 
 def where(cond, x, y):
     """x where cond is true, else y (cond: a boolean Tensor or array; no gradient)."""
+    x, y = _pair(x, y)
     cond = cond.data if isinstance(cond, Tensor) else cond
-    like = x if isinstance(x, Tensor) else y
-    return Where.apply(_t(x, like), _t(y, like), cond=cond)
+    return Where.apply(x, y, cond=array_module(x.data).asarray(cond, dtype=bool))
 
 
 def maximum(x, y):
-    like = x if isinstance(x, Tensor) else y
-    return Maximum.apply(_t(x, like), _t(y, like))
+    return Maximum.apply(*_pair(x, y))
 
 
 def minimum(x, y):
-    like = x if isinstance(x, Tensor) else y
-    return Minimum.apply(_t(x, like), _t(y, like))
+    return Minimum.apply(*_pair(x, y))

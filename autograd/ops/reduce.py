@@ -7,7 +7,7 @@ every op here ends with "g, spread over the inputs that produced it".
 """
 from ..backend import array_module
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, normalize_axes
 
 
 def _keep(fn, g):
@@ -38,14 +38,8 @@ class Sum(Function):
 
 def mean(x, axis=None, keepdims=False):
     """sum / n; its gradient is g / n spread over the axis."""
-    return x.sum(axis, keepdims) / _count(x.shape, _norm(axis, x.ndim))
-
-
-def _norm(axis, ndim):
-    if axis is None:
-        return None
-    axes = (axis,) if isinstance(axis, int) else axis
-    return tuple(a % max(ndim, 1) for a in axes)
+    axis = normalize_axes(axis, x.ndim, 'mean')
+    return Sum.apply(x, axis=axis, keepdims=keepdims) / _count(x.shape, axis)
 
 
 class Var(Function):

@@ -5,12 +5,14 @@ its element came from: reshape back, permute by the inverse permutation,
 sum over broadcast copies, scatter-add into the indexed positions, slice out
 each concatenated piece, crop off the padding.
 """
+import math
+
 import numpy as np
 
 from .. import backend
 from ..backend import array_module
 from ..function import Function
-from ..tensor import Tensor
+from ..tensor import Tensor, normalize_axis
 
 
 class Reshape(Function):
@@ -23,15 +25,16 @@ class Reshape(Function):
 
 
 def reshape(x, shape):
-    shape = tuple(shape)
-    try:
-        out_shape = np.empty(x.shape, dtype=np.bool_).reshape(shape).shape  # resolves -1
-    except ValueError:
+    shape = tuple(int(n) for n in shape)
+    known = math.prod(n for n in shape if n != -1)
+    if shape.count(-1) == 1 and known > 0 and x.size % known == 0:  # -1 takes what is left
+        shape = tuple(x.size // known if n == -1 else n for n in shape)
+    if math.prod(shape) != x.size or any(n < 0 for n in shape):
         raise ValueError(f"reshape: cannot view a tensor of shape {x.shape} "
-                         f"({x.size} elements) as {shape}") from None
-    if out_shape == x.shape:
+                         f"({x.size} elements) as {shape}")
+    if shape == x.shape:
         return x
-    return Reshape.apply(x, shape=out_shape)
+    return Reshape.apply(x, shape=shape)
 
 
 class Permute(Function):
@@ -56,24 +59,31 @@ class BroadcastTo(Function):
 
 
 def squeeze(x, axis=None):
+    """Drop size-1 axes (all of them, or those of `axis` that have size 1)."""
     if axis is None:
         shape = tuple(n for n in x.shape if n != 1)
     else:
-        axes = {a % x.ndim for a in ((axis,) if isinstance(axis, int) else axis)}
+        axes = {normalize_axis(a, x.ndim, 'squeeze')
+                for a in ((axis,) if isinstance(axis, (int, np.integer)) else axis)}
         shape = tuple(n for i, n in enumerate(x.shape) if not (i in axes and n == 1))
     return reshape(x, shape)
 
 
 def unsqueeze(x, axis):
-    axis = axis % (x.ndim + 1)
+    """Insert a size-1 axis so that it becomes axis `axis` of the result."""
+    axis = normalize_axis(axis, x.ndim + 1, 'unsqueeze')
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
 def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes start_dim..end_dim (inclusive) into one."""
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:start] + (-1,) + x.shape[end + 1:])
+    start = normalize_axis(start_dim, x.ndim, 'flatten')
+    end = normalize_axis(end_dim, x.ndim, 'flatten')
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
 # --- indexing --------------------------------------------------------------------
@@ -88,9 +98,10 @@ def raw_index(index):
     return index
 
 
-def _is_advanced(index):
+def _has_int_array(index):
+    """Integer-array indexing may pick an element twice (so its gradient must add up)."""
     parts = index if isinstance(index, tuple) else (index,)
-    return any(hasattr(p, 'dtype') for p in parts)
+    return any(getattr(p, 'ndim', 0) > 0 and p.dtype.kind in 'iu' for p in parts)
 
 
 def _on_device(index, xp):
@@ -121,11 +132,8 @@ class IndexAdd(Function):
     def forward(self, g):
         xp = array_module(g)
         out = xp.zeros(self.shape, g.dtype)
-        if _is_advanced(self.index):
-            if xp is np:
-                np.add.at(out, self.index, g)
-            else:
-                xp.add.at(out, self.index, g)
+        if _has_int_array(self.index):
+            xp.add.at(out, self.index, g)  # unbuffered: a repeated index adds up
         else:
             out[self.index] = g
         return out
@@ -150,12 +158,16 @@ class Gather(Function):
 
 
 class ScatterAdd(Function):
+    """zeros(shape) with out[..., index[..., i, ...], ...] += g[..., i, ...] along `axis`."""
+
     def forward(self, g):
         xp = array_module(g)
         out = xp.zeros(self.shape, g.dtype)
-        grids = list(xp.ogrid[tuple(slice(n) for n in self.index.shape)])
-        grids[self.axis] = self.index
-        xp.add.at(out, tuple(grids), g)
+        ndim = self.index.ndim  # every other axis is indexed by its own position
+        where = [xp.arange(n).reshape((1,) * a + (n,) + (1,) * (ndim - a - 1))
+                 for a, n in enumerate(self.index.shape)]
+        where[self.axis] = self.index
+        xp.add.at(out, tuple(where), g)
         return out
 
     def backward(self, gg):
@@ -163,10 +175,12 @@ class ScatterAdd(Function):
 
 
 def gather(x, axis, index):
+    """torch.gather: index has x's number of dimensions and holds integers."""
     index = index.data if isinstance(index, Tensor) else array_module(x.data).asarray(index)
-    if index.ndim != x.ndim:
-        raise ValueError(f"gather: index has {index.ndim} dimensions but x has {x.ndim}")
-    return Gather.apply(x, axis=axis % x.ndim, index=index)
+    if index.ndim != x.ndim or index.dtype.kind not in 'iu':
+        raise ValueError(f"gather: index must be an integer array with x's {x.ndim} "
+                         f"dimensions, got {index.dtype} of shape {index.shape}")
+    return Gather.apply(x, axis=normalize_axis(axis, x.ndim, 'gather'), index=index)
 
 
 # --- joining and splitting ---------------------------------------------------------
@@ -189,8 +203,7 @@ def cat(tensors, axis=0):
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat: needs at least one tensor")
-    axis = axis % tensors[0].ndim
-    return Cat.apply(*tensors, axis=axis)
+    return Cat.apply(*tensors, axis=normalize_axis(axis, tensors[0].ndim, 'cat'))
 
 
 def stack(tensors, axis=0):
@@ -200,19 +213,22 @@ def stack(tensors, axis=0):
     shapes = {t.shape for t in tensors}
     if len(shapes) > 1:
         raise ValueError(f"stack: all tensors need the same shape, got {sorted(shapes)}")
-    axis = axis % (tensors[0].ndim + 1)
+    axis = normalize_axis(axis, tensors[0].ndim + 1, 'stack')
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
 
 def split(x, size_or_sizes, axis=0):
-    """Pieces of x along `axis`: equal pieces of a given size, or a list of sizes."""
-    axis = axis % x.ndim
+    """Pieces of x along `axis`: equal pieces of a given size (the last may be
+    smaller), or a list of sizes."""
+    axis = normalize_axis(axis, x.ndim, 'split')
     n = x.shape[axis]
-    if isinstance(size_or_sizes, int):
+    if isinstance(size_or_sizes, (int, np.integer)):
+        if size_or_sizes <= 0:
+            raise ValueError(f"split: piece size must be positive, got {size_or_sizes}")
         sizes = [min(size_or_sizes, n - i) for i in range(0, n, size_or_sizes)]
     else:
         sizes = list(size_or_sizes)
-        if sum(sizes) != n:
+        if sum(sizes) != n or any(s < 0 for s in sizes):
             raise ValueError(f"split: sizes {sizes} do not add up to {n} along axis {axis}")
     pieces, start = [], 0
     for s in sizes:
@@ -223,8 +239,11 @@ def split(x, size_or_sizes, axis=0):
 
 
 def chunk(x, chunks, axis=0):
-    n = x.shape[axis % x.ndim]
-    return split(x, -(-n // chunks), axis)
+    """At most `chunks` pieces of equal size along `axis` (torch.chunk)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[normalize_axis(axis, x.ndim, 'chunk')]
+    return split(x, max(1, -(-n // chunks)), axis)
 
 
 class Pad(Function):

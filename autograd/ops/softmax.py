@@ -8,6 +8,7 @@ of exp, sum and divide they would otherwise record.
 """
 from ..backend import array_module
 from ..function import Function
+from ..tensor import normalize_axis
 
 
 def _log_softmax(x, axis):
@@ -34,8 +35,8 @@ class LogSoftmax(Function):
 
 
 def softmax(x, axis=-1):
-    return Softmax.apply(x, axis=axis % x.ndim)
+    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, 'softmax'))
 
 
 def log_softmax(x, axis=-1):
-    return LogSoftmax.apply(x, axis=axis % x.ndim)
+    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, 'log_softmax'))
