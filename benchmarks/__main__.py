@@ -1,0 +1,47 @@
+"""python -m benchmarks [--device cpu|cuda] [--repeat N] [--only NAMES] [--json PATH] [--compare REF]
+
+Prints {workload: median seconds} as JSON. With --compare REF (the JSON written by
+../shared/bench/torch_reference.py in the same session) it also prints the ratio
+minigen / PyTorch for every key both have. Timing never fails anything.
+"""
+import argparse
+import importlib
+import json
+
+import autograd
+from benchmarks import WORKLOADS
+
+
+def main():
+    ap = argparse.ArgumentParser(prog='python -m benchmarks')
+    ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    ap.add_argument('--repeat', type=int, default=5)
+    ap.add_argument('--only', default='', help='comma-separated workload names')
+    ap.add_argument('--json', help='also write the results to this file')
+    ap.add_argument('--compare', help='PyTorch reference JSON to divide by')
+    args = ap.parse_args()
+    only = [n for n in args.only.split(',') if n]
+    unknown = set(only) - set(WORKLOADS)
+    if unknown:
+        ap.error(f"unknown workloads {sorted(unknown)}; known: {WORKLOADS}")
+    autograd.manual_seed(0)
+    results = {}
+    for name in (only or WORKLOADS):
+        module = importlib.import_module(f'benchmarks.{name}')
+        value = module.run(device=args.device, repeat=args.repeat)
+        results.update(value if isinstance(value, dict) else {name: value})
+    print(json.dumps(results, indent=2))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=2)
+    if args.compare:
+        with open(args.compare) as f:
+            ref = json.load(f)
+        for key in results:
+            if key in ref and isinstance(results[key], float):
+                print(f"{key:12s} minigen {results[key]:.4f}s  torch {ref[key]:.4f}s  "
+                      f"ratio {results[key] / ref[key]:.2f}")
+
+
+if __name__ == '__main__':
+    main()
