@@ -1,0 +1,134 @@
+"""Loss functions, as PyTorch's `torch.nn.functional` defines them.
+
+Each is a few engine ops, chosen so that the composition is numerically stable
+(log_softmax and softplus are fused, stable ops) and so that its gradient is
+the textbook one:
+
+    mse_loss        (x - y)^2                               d/dx = 2 (x - y)
+    l1_loss         |x - y|                                 d/dx = sign(x - y)
+    cross_entropy   -sum_c q_c log softmax(x)_c,  q = (1 - eps) onehot(y) + eps / C
+                    (label smoothing: Szegedy et al. 2016, arXiv:1512.00567, sec. 7)
+                                                            d/dx = softmax(x) - q
+    binary_cross_entropy_with_logits
+                    -y log sigma(x) - (1 - y) log(1 - sigma(x))
+                    = max(x, 0) - x y + log(1 + e^-|x|)     d/dx = sigma(x) - y
+                    (one fused op: no exp overflows, and for |x| = 100 the first two
+                    terms cancel exactly before the tiny third is added)
+    kl_div          t (log t - x)  (x holds log-probabilities; 0 where t = 0)
+                    or e^t (t - x) with log_target=True
+    gaussian_kl     KL(N(mu, sigma^2) || N(0, 1)) = -1/2 sum(1 + log sigma^2 - mu^2 - sigma^2)
+                    (Kingma & Welling 2013, arXiv:1312.6114, Appendix B)
+
+`reduction` is 'mean' (over every element; for cross_entropy over the
+samples), 'sum' or 'none' (kl_div also has 'batchmean': the sum over the
+batch size, the true KL divergence per sample).
+"""
+from autograd import Function, Tensor, where
+from autograd.backend import array_module
+from autograd.ops.softmax import log_softmax
+
+
+def _check_reduction(op, reduction, allowed=('mean', 'sum', 'none')):
+    if reduction not in allowed:
+        raise ValueError(f"{op}: reduction must be one of {allowed}, got {reduction!r}")
+
+
+def _reduce(loss, reduction):
+    if reduction == 'mean':
+        return loss.mean()
+    if reduction == 'sum':
+        return loss.sum()
+    return loss
+
+
+def _checked_target(op, input, target, reduction, allowed=('mean', 'sum', 'none')):
+    """target as a Tensor like input (a number or array is put on input's device, in its
+    dtype), after checking `reduction` and that the shapes agree: before any work."""
+    _check_reduction(op, reduction, allowed)
+    if not isinstance(target, Tensor):
+        target = Tensor(target, dtype=input.dtype, device=input.device)
+    if input.shape != target.shape:
+        raise ValueError(f"{op}: input {input.shape} and target {target.shape} must have "
+                         f"the same shape")
+    return target
+
+
+def mse_loss(input, target, reduction='mean'):
+    target = _checked_target('mse_loss', input, target, reduction)
+    d = input - target
+    return _reduce(d * d, reduction)
+
+
+def l1_loss(input, target, reduction='mean'):
+    target = _checked_target('l1_loss', input, target, reduction)
+    return _reduce((input - target).abs(), reduction)
+
+
+def cross_entropy(logits, target, label_smoothing=0.0, reduction='mean'):
+    """logits (N, C) or (N, C, d1, ...), target integer classes (N) or (N, d1, ...).
+    loss_n = -sum_c q_nc log softmax(logits_n)_c with q = (1 - eps) onehot + eps / C."""
+    op = 'cross_entropy'
+    _check_reduction(op, reduction)
+    xp = array_module(logits.data)
+    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    if logits.ndim < 2 or t.shape != logits.shape[:1] + logits.shape[2:]:
+        raise ValueError(f"{op}: logits (N, C, ...) {logits.shape} need target (N, ...) of "
+                         f"class indices, got shape {t.shape}")
+    if t.dtype.kind not in 'iu':
+        raise TypeError(f"{op}: target must hold integer class indices, got {t.dtype}")
+    C = logits.shape[1]
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= C):
+        raise IndexError(f"{op}: target holds classes in [{int(t.min())}, {int(t.max())}] "
+                         f"but logits have {C} classes")
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    classes = xp.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))
+    onehot = (xp.expand_dims(t, 1) == classes).astype(logits.dtype)
+    q = (1 - label_smoothing) * onehot + label_smoothing / C
+    loss = -(Tensor._make(q) * log_softmax(logits, axis=1)).sum(axis=1)
+    return _reduce(loss, reduction)
+
+
+class BCEWithLogits(Function):
+    """Pointwise max(x, 0) - x y + log(1 + e^-|x|)."""
+
+    def forward(self, x, y):
+        xp = array_module(x)
+        return xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, g):  # d/dx = sigma(x) - y, d/dy = -x
+        x, y = self.inputs
+        return g * (x.sigmoid() - y), -g * x
+
+
+def binary_cross_entropy_with_logits(input, target, reduction='mean'):
+    """-y log sigma(x) - (1 - y) log(1 - sigma(x)) for logits x, without overflow."""
+    op = 'binary_cross_entropy_with_logits'
+    target = _checked_target(op, input, target, reduction)
+    return _reduce(BCEWithLogits.apply(input, target), reduction)
+
+
+def kl_div(input, target, reduction='mean', log_target=False):
+    """KL(target || model) pointwise, with `input` the model's log-probabilities:
+    t (log t - input), taken as 0 where t = 0 (0 log 0 = 0); with log_target,
+    target holds log t and the loss is e^t (t - input)."""
+    target = _checked_target('kl_div', input, target, reduction,
+                             ('mean', 'batchmean', 'sum', 'none'))
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:  # log 1 = 0 stands in for log t where t = 0: no 0 * -inf, no NaN in the gradient
+        zero = target.data == 0
+        loss = target * (where(zero, 1.0, target).log() - input)
+    if reduction == 'batchmean':
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
+
+
+def gaussian_kl(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, I)) summed over every element:
+    -1/2 sum(1 + logvar - mu^2 - exp(logvar)). Divide by the batch size for a
+    per-sample VAE loss."""
+    if mu.shape != logvar.shape:
+        raise ValueError(f"gaussian_kl: mu {mu.shape} and logvar {logvar.shape} must have "
+                         f"the same shape")
+    return -0.5 * (1 + logvar - mu * mu - logvar.exp()).sum()

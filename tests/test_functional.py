@@ -1,0 +1,86 @@
+"""minigen.nn.functional: it exports every layer under PyTorch's name, activations keep
+their dtype and match NumPy, and inverted dropout has the right statistics (mean
+kept, fraction p zeroed, survivors scaled by 1/(1-p), identity in eval, seeded)."""
+import numpy as np
+import pytest
+
+import autograd as ag
+import minigen.nn.functional as F
+
+NAMES = ['relu', 'leaky_relu', 'silu', 'gelu', 'tanh', 'sigmoid', 'softplus', 'softmax',
+         'log_softmax', 'dropout', 'group_norm', 'layer_norm', 'batch_norm',
+         'scaled_dot_product_attention', 'mse_loss', 'l1_loss', 'cross_entropy',
+         'binary_cross_entropy_with_logits', 'kl_div', 'gaussian_kl', 'pad', 'embedding',
+         'conv2d', 'conv_transpose2d', 'max_pool2d', 'avg_pool2d', 'interpolate']
+
+
+def test_every_layer_is_exported_under_its_pytorch_name():
+    missing = [n for n in NAMES if not callable(getattr(F, n, None))]
+    assert not missing, f"minigen.nn.functional lacks {missing}"
+
+
+ACTIVATIONS = {
+    'relu': lambda a: np.maximum(a, 0),
+    'leaky_relu': lambda a: np.where(a > 0, a, 0.01 * a),
+    'silu': lambda a: a / (1 + np.exp(-a)),
+    'gelu': lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3))),
+    'tanh': np.tanh,
+    'sigmoid': lambda a: 1 / (1 + np.exp(-a)),
+    'softplus': lambda a: np.log1p(np.exp(a)),
+}
+
+
+@pytest.mark.parametrize('name', ACTIVATIONS)
+def test_activation_keeps_float32_and_matches_numpy(name, device):
+    a = np.linspace(-4, 4, 17, dtype=np.float32)
+    x = ag.tensor(a, device=device, requires_grad=True)
+    y = getattr(F, name)(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.numpy(), ACTIVATIONS[name](a.astype(np.float64)), rtol=1e-5,
+                               atol=1e-6)
+    y.backward(ag.ones_like(y))
+    assert x.grad.dtype == np.float32
+
+
+def test_dropout_keeps_the_mean_and_zeroes_a_fraction_p(device):
+    ag.manual_seed(0)
+    p, n = 0.3, 200_000
+    x = ag.ones(n, device=device)
+    y = F.dropout(x, p).numpy()
+    zeroed = (y == 0).mean()
+    assert abs(zeroed - p) < 4 * np.sqrt(p * (1 - p) / n)  # binomial: 4 standard errors
+    np.testing.assert_allclose(y[y != 0], 1 / (1 - p), rtol=1e-6)  # survivors scaled up
+    assert abs(y.mean() - 1) < 4 * np.sqrt(p / (1 - p) / n)
+
+
+def test_dropout_gradient_is_the_same_scaled_mask(device):
+    ag.manual_seed(1)
+    x = ag.randn(50, 4, dtype=ag.float64, device=device, requires_grad=True)
+    y = F.dropout(x, 0.5)
+    y.backward(ag.ones_like(y))
+    mask = x.grad.numpy()
+    assert set(np.unique(mask)) <= {0.0, 2.0}
+    np.testing.assert_allclose(y.numpy(), x.numpy() * mask)
+
+
+def test_dropout_is_identity_in_eval_or_at_p0_and_zero_at_p1(device):
+    x = ag.randn(10, device=device)
+    assert F.dropout(x, 0.5, training=False) is x
+    assert F.dropout(x, 0.0) is x
+    assert (F.dropout(x, 1.0).numpy() == 0).all()
+
+
+def test_dropout_is_reproducible_under_manual_seed_and_keeps_float32(device):
+    x = ag.ones(1000, device=device)
+    ag.manual_seed(7)
+    a = F.dropout(x, 0.5)
+    ag.manual_seed(7)
+    b = F.dropout(x, 0.5)
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert a.dtype == np.float32
+
+
+@pytest.mark.parametrize('p', [-0.1, 1.5])
+def test_dropout_rejects_p_outside_0_1(p, device):
+    with pytest.raises(ValueError, match=f"dropout: p must be in \\[0, 1\\], got {p}"):
+        F.dropout(ag.ones(3, device=device), p)
