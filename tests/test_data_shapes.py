@@ -1,0 +1,109 @@
+"""The shapes data set: deterministic, fast, and its pictures show what their labels say."""
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from minigen.data.shapes import make_shapes, caption, VOCAB, WORDS, RGB
+
+
+def _object_pixels(image):
+    """Mask of the pixels that differ from the (plain) background, and that colour."""
+    flat = image.reshape(3, -1).T
+    colors, counts = np.unique(flat, axis=0, return_counts=True)
+    background = colors[counts.argmax()]
+    distance = np.abs(image - background[:, None, None]).max(0)
+    return distance > 0.02, distance, background
+
+
+def test_images_are_float32_nchw_in_unit_range_with_int_labels():
+    d = make_shapes(50, size=24, seed=1)
+    assert d.images.shape == (50, 3, 24, 24) and d.images.dtype == np.float32
+    assert 0 <= d.images.min() and d.images.max() <= 1
+    for k, names in VOCAB.items():
+        assert d.attrs[k].dtype == np.int64 and d.attrs[k].shape == (50,)
+        assert d.attrs[k].min() >= 0 and d.attrs[k].max() < len(names)
+    assert d.vocab is VOCAB and len(d.captions) == 50
+
+
+def test_same_seed_gives_identical_data_and_another_seed_differs():
+    a, b, c = make_shapes(64, seed=7, two_object_prob=0.5), make_shapes(64, seed=7, two_object_prob=0.5), \
+        make_shapes(64, seed=8, two_object_prob=0.5)
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.captions == b.captions and all((a.attrs[k] == b.attrs[k]).all() for k in a.attrs)
+    assert not np.array_equal(a.images, c.images) and a.captions != c.captions
+
+
+def test_vocabulary_meets_the_issue_minimums():
+    assert len(VOCAB['shape']) >= 4 and len(VOCAB['color']) >= 6
+    assert set(VOCAB['size']) == {'small', 'large'} and len(VOCAB['position']) >= 5
+    assert {'circle', 'square', 'triangle'} <= set(VOCAB['shape'])
+
+
+def test_captions_are_built_from_the_attributes_and_known_words():
+    d = make_shapes(300, seed=2, two_object_prob=0.5)
+    for i, text in enumerate(d.captions):
+        first = caption(*(d.attrs[k][i] for k in VOCAB))
+        if d.attrs['n_objects'][i] == 2:
+            assert text == first + ' and ' + caption(*(d.attrs[k + '_2'][i] for k in VOCAB))
+        else:
+            assert text == first and all(d.attrs[k + '_2'][i] == -1 for k in VOCAB)
+        assert set(text.split()) <= set(WORDS)
+    assert caption('circle', 'red', 'large', 'top left') == 'a large red circle in the top left'
+    assert caption(0, 0, 0, 4) == 'a small red circle in the center'
+
+
+def test_two_object_fraction_follows_the_probability_and_objects_sit_apart():
+    d = make_shapes(2000, seed=3, two_object_prob=0.3)
+    assert abs((d.attrs['n_objects'] == 2).mean() - 0.3) < 0.04
+    both = make_shapes(200, seed=4, two_object_prob=1.0).attrs
+    assert (both['position'] != both['position_2']).all()   # they never touch, so never share a cell
+    assert (make_shapes(100, seed=4).attrs['n_objects'] == 1).all()
+
+
+@settings(max_examples=8)
+@given(seed=st.integers(0, 2 ** 32 - 1), size=st.sampled_from([24, 32, 48]))
+def test_drawn_object_centroid_colour_and_area_match_its_labels(seed, size):
+    d = make_shapes(60, size=size, seed=seed, texture=0.0)
+    cell = np.array([0.375, 0.625])
+    areas = {}
+    for i in range(60):
+        mask, distance, _ = _object_pixels(d.images[i])
+        weight = np.clip(distance / distance.max(), 0, 1) * mask      # ~ coverage alpha
+        rows, cols = np.mgrid[:size, :size] + 0.5
+        cy, cx = (weight * rows).sum() / weight.sum() / size, (weight * cols).sum() / weight.sum() / size
+        position = 3 * np.searchsorted(cell, cy) + np.searchsorted(cell, cx)
+        assert position == d.attrs['position'][i], (i, d.captions[i], cx, cy)
+        core = d.images[i][:, distance == distance.max()].mean(1)    # a fully covered pixel
+        assert np.argmin(((RGB - core) ** 2).sum(1)) == d.attrs['color'][i], d.captions[i]
+        areas.setdefault(d.attrs['shape'][i], []).append((weight.sum() / size ** 2, d.attrs['size'][i]))
+    for pairs in areas.values():  # within one shape, every large object outsizes every small one
+        small = [a for a, s in pairs if s == 0]
+        large = [a for a, s in pairs if s == 1]
+        if small and large:
+            assert max(small) < min(large)
+
+
+def test_plain_background_is_one_colour_and_textured_one_varies():
+    plain = make_shapes(20, seed=5, texture=0.0).images
+    textured = make_shapes(20, seed=5, texture=0.3).images
+    for img in plain:
+        mask, _, _ = _object_pixels(img)
+        assert mask.mean() < 0.5            # the background is one colour: the commonest
+    corner_std = textured[:, :, :6, :6].reshape(20, -1).std(1)
+    assert (corner_std > 1e-3).mean() > 0.5
+
+
+def test_ten_thousand_images_take_a_few_seconds():
+    start = time.perf_counter()
+    make_shapes(10_000, seed=0)
+    assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize('kwargs', [dict(n=-1), dict(n=2.5), dict(n=4, size=4),
+                                    dict(n=4, two_object_prob=1.5), dict(n=4, texture=-0.1)])
+def test_bad_arguments_raise_a_clear_error(kwargs):
+    with pytest.raises(ValueError, match='make_shapes'):
+        make_shapes(**kwargs)
+
