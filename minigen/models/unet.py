@@ -1,0 +1,278 @@
+"""The DDPM UNet: the network eps_theta(x_t, t) of a diffusion model.
+
+Ho, Jain & Abbeel 2020, "Denoising Diffusion Probabilistic Models" (arXiv:2006.11239),
+appendix B: a PixelCNN++-style UNet of wide ResNet blocks with group normalization, self-
+attention at the 16x16 resolution, and the timestep t fed to every block through a
+sinusoidal embedding (Vaswani et al. 2017, arXiv:1706.03762, section 3.5):
+
+    emb(t)_i = sin(t f_i),  emb(t)_{half+i} = cos(t f_i),   f_i = exp(-ln(10000) i / half)
+    temb = Linear(SiLU(Linear(emb(t))))                        (width 4 * base channels)
+
+Shapes for x of (B, C, H, W), one level per channel multiplier m (width base * m):
+
+    conv_in: 3x3 conv to `base` channels                       skip stack: [h]
+    down:    per level, ResBlocks (each + AttnBlock where H is an attention resolution),
+             each output pushed; then a stride-2 3x3 conv (not at the last level), pushed
+    middle:  ResBlock, AttnBlock, ResBlock
+    up:      per level in reverse, ResBlocks + 1 on concat(h, popped skip) along channels
+             (+ AttnBlock), then nearest x2 upsampling and a 3x3 conv (not at level 0)
+    out:     GroupNorm, SiLU, 3x3 conv back to C channels
+
+ResBlock(x, temb):  h = conv3x3(SiLU(GN(x)));  h = conv3x3(dropout(SiLU(GN'(h))));  skip(x) + h
+  where the time enters GN' either by addition, GN'(h) = GN(h + Linear(SiLU(temb))), as in
+  Ho et al., or as adaptive group norm (Dhariwal & Nichol 2021, arXiv:2105.05233, section 3):
+  (scale, shift) = Linear(SiLU(temb)),  GN'(h) = GN(h) (1 + scale) + shift.
+AttnBlock(x):  q, k, v = conv1x1(GN(x)) as (B, HW, C);  x + conv1x1(softmax(q k^T / sqrt(C)) v)
+  (single head), followed, when the UNet has a context, by cross-attention with q from the
+  image and k, v from a context sequence (Rombach et al. 2022, arXiv:2112.10752, section 3.3).
+Class conditioning adds Embedding(y) to temb; the extra class `null_class` is "no label",
+which classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598) trains and samples with.
+As in Ho et al., the last conv of each residual branch and the output conv start at zero,
+so every block starts as the identity.
+"""
+import math
+
+import numpy as np
+
+from autograd import backend, cat, no_grad
+from autograd.tensor import Tensor
+from minigen import nn
+import minigen.nn.functional as F
+
+
+def timestep_embedding(t, dim):
+    """[sin(t f_i), cos(t f_i)] for f_i = exp(-ln(10000) i / (dim/2)): (B,) ints -> (B, dim)."""
+    xp = backend.array_module(t.data)
+    half = dim // 2
+    freqs = xp.exp(-math.log(10000) * xp.arange(half, dtype=np.float32) / half)
+    args = t.data.astype(np.float32)[:, None] * freqs[None]
+    return Tensor._make(xp.concatenate([xp.sin(args), xp.cos(args)], axis=1))
+
+
+def _zero_init(module):
+    with no_grad():
+        for p in module.parameters():
+            p.zero_()
+    return module
+
+
+class ResBlock(nn.Module):
+    def __init__(self, in_ch, out_ch, temb_dim, groups, dropout, adaptive_norm):
+        super().__init__()
+        self.adaptive_norm = adaptive_norm
+        self.norm1 = nn.GroupNorm(groups, in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        # temb -> a shift (addition) or a (scale, shift) pair (adaptive group norm)
+        self.time = nn.Linear(temb_dim, 2 * out_ch if adaptive_norm else out_ch)
+        self.norm2 = nn.GroupNorm(groups, out_ch)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = _zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
+
+    def forward(self, x, temb_act):
+        """x (B, in_ch, H, W); temb_act = SiLU(temb) (B, temb_dim), shared by all blocks."""
+        # h = conv3x3(SiLU(GN(x)))
+        h = self.conv1(F.silu(self.norm1(x)))
+        t = self.time(temb_act)
+        t = t.reshape(t.shape + (1, 1))
+        if self.adaptive_norm:
+            # GN(h) (1 + scale) + shift
+            scale, shift = t.chunk(2, axis=1)
+            h = self.norm2(h) * (1 + scale) + shift
+        else:
+            # GN(h + Linear(SiLU(temb)))
+            h = self.norm2(h + t)
+        # h = conv3x3(dropout(SiLU(h)))
+        h = self.conv2(self.dropout(F.silu(h)))
+        return (x if self.skip is None else self.skip(x)) + h
+
+
+class CrossAttention(nn.Module):
+    """x + Linear(softmax(q k^T / sqrt(C)) v): q from GN(x) (B, HW, C), k and v from the
+    context (B, L, context_dim); context_mask (B, L) is True for tokens to attend to."""
+
+    def __init__(self, channels, context_dim, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.q = nn.Linear(channels, channels)
+        self.kv = nn.Linear(context_dim, 2 * channels)
+        self.proj = _zero_init(nn.Linear(channels, channels))
+
+    def forward(self, x, context, context_mask=None):
+        B, C, H, W = x.shape
+        q = self.q(self.norm(x).reshape(B, C, H * W).transpose(1, 2))
+        k, v = self.kv(context).chunk(2, axis=2)
+        mask = None if context_mask is None else context_mask.reshape(B, 1, -1)
+        h = self.proj(F.scaled_dot_product_attention(q, k, v, mask=mask))
+        return x + h.transpose(1, 2).reshape(B, C, H, W)
+
+
+class AttnBlock(nn.Module):
+    def __init__(self, channels, groups, context_dim=None):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = _zero_init(nn.Conv2d(channels, channels, 1))
+        self.cross = CrossAttention(channels, context_dim, groups) if context_dim else None
+
+    def forward(self, x, context=None, context_mask=None):
+        B, C, H, W = x.shape
+        # q, k, v = conv1x1(GN(x)), each as (B, HW, C)
+        q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).chunk(3, axis=1)
+        # softmax(q k^T / sqrt(C)) v, back to (B, C, H, W)
+        h = F.scaled_dot_product_attention(q.squeeze(1), k.squeeze(1), v.squeeze(1))
+        x = x + self.proj(h.transpose(1, 2).reshape(B, C, H, W))
+        return x if self.cross is None else self.cross(x, context, context_mask)
+
+
+class Downsample(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(F.interpolate(x, scale_factor=2, mode='nearest'))
+
+
+class UNet(nn.Module):
+    """eps_theta(x_t, t [, y] [, context]) -> a tensor of x_t's shape.
+
+    in_channels, resolution: the images (square, side divisible by 2^(levels-1));
+    base_channels, channel_mults, num_res_blocks: widths and depth per level;
+    attention_resolutions: the sides H at which AttnBlocks are inserted;
+    groups: GroupNorm groups; dropout: in every ResBlock;
+    time_injection: 'add' (Ho et al.) or 'adagn' (adaptive group norm);
+    num_classes: class-conditional with labels y in [0, num_classes), plus `null_class`;
+    context_dim: cross-attention to a context (B, L, context_dim) in every AttnBlock.
+    """
+
+    def __init__(self, in_channels=1, resolution=32, base_channels=32, channel_mults=(1, 2, 2),
+                 num_res_blocks=1, attention_resolutions=(8,), groups=8, dropout=0.0,
+                 time_injection='add', num_classes=None, context_dim=None):
+        super().__init__()
+        if time_injection not in ('add', 'adagn'):
+            raise ValueError(f"UNet: time_injection must be 'add' or 'adagn', "
+                             f"got {time_injection!r}")
+        if resolution % 2 ** (len(channel_mults) - 1):
+            raise ValueError(f"UNet: resolution {resolution} must be divisible by "
+                             f"2^{len(channel_mults) - 1} for channel_mults {channel_mults}")
+        self.in_channels, self.resolution, self.base_channels = (in_channels, resolution,
+                                                                 base_channels)
+        self.num_classes, self.context_dim = num_classes, context_dim
+        temb_dim = 4 * base_channels
+        block = dict(temb_dim=temb_dim, groups=groups, dropout=dropout,
+                     adaptive_norm=time_injection == 'adagn')
+        # temb = Linear(SiLU(Linear(emb(t))))
+        self.time_mlp = nn.Sequential(nn.Linear(base_channels, temb_dim), nn.SiLU(),
+                                      nn.Linear(temb_dim, temb_dim))
+        if num_classes is not None:
+            self.class_emb = nn.Embedding(num_classes + 1, temb_dim)  # row num_classes: null
+        self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+
+        self.down = nn.ModuleList()
+        skips, ch, res = [base_channels], base_channels, resolution
+        for level, mult in enumerate(channel_mults):
+            for _ in range(num_res_blocks):
+                self.down.append(ResBlock(ch, base_channels * mult, **block))
+                ch = base_channels * mult
+                if res in attention_resolutions:
+                    self.down.append(AttnBlock(ch, groups, context_dim))
+                skips.append(ch)
+            if level != len(channel_mults) - 1:
+                self.down.append(Downsample(ch))
+                res //= 2
+                skips.append(ch)
+
+        self.mid = nn.ModuleList([ResBlock(ch, ch, **block), AttnBlock(ch, groups, context_dim),
+                                  ResBlock(ch, ch, **block)])
+
+        self.up = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(channel_mults))):
+            for _ in range(num_res_blocks + 1):
+                self.up.append(ResBlock(ch + skips.pop(), base_channels * mult, **block))
+                ch = base_channels * mult
+                if res in attention_resolutions:
+                    self.up.append(AttnBlock(ch, groups, context_dim))
+            if level != 0:
+                self.up.append(Upsample(ch))
+                res *= 2
+
+        self.norm_out = nn.GroupNorm(groups, ch)
+        self.conv_out = _zero_init(nn.Conv2d(ch, in_channels, 3, padding=1))
+
+    @property
+    def null_class(self):
+        """The label meaning "no class" (classifier-free guidance)."""
+        return self.num_classes
+
+    def forward(self, x, t, y=None, context=None, context_mask=None):
+        """x (B, C, H, W); t (B,) integer timesteps; y (B,) labels (None: the null class);
+        context (B, L, context_dim) and its mask (B, L), for cross-attention."""
+        self._check_inputs(x, t, y, context)
+        temb = self.time_mlp(timestep_embedding(t, self.base_channels).astype(x.dtype))
+        if self.num_classes is not None:
+            if y is None:
+                y = Tensor._make(backend.array_module(t.data).full(x.shape[0], self.null_class))
+            temb = temb + self.class_emb(y)
+        temb_act = F.silu(temb)  # every ResBlock reads SiLU(temb)
+
+        h = self.conv_in(x)
+        skips = [h]
+        for layer in self.down:
+            if isinstance(layer, ResBlock):
+                h = layer(h, temb_act)
+                skips.append(h)
+            elif isinstance(layer, AttnBlock):
+                h = layer(h, context, context_mask)
+                skips[-1] = h  # the skip is the attention's output
+            else:
+                h = layer(h)
+                skips.append(h)
+        for layer in self.mid:
+            if isinstance(layer, ResBlock):
+                h = layer(h, temb_act)
+            else:
+                h = layer(h, context, context_mask)
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(cat([h, skips.pop()], axis=1), temb_act)
+            elif isinstance(layer, AttnBlock):
+                h = layer(h, context, context_mask)
+            else:
+                h = layer(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+    def _check_inputs(self, x, t, y, context):
+        want = (self.in_channels, self.resolution, self.resolution)
+        if x.ndim != 4 or x.shape[1:] != want:
+            raise ValueError(f"UNet: x must have shape (B, {want[0]}, {want[1]}, {want[2]}), "
+                             f"got {x.shape}")
+        if t.ndim != 1 or t.shape[0] != x.shape[0] or t.dtype.kind not in 'iu':
+            raise ValueError(f"UNet: t must be {x.shape[0]} integer timesteps (shape "
+                             f"({x.shape[0]},)), got {t.dtype} of shape {t.shape}")
+        if y is not None and self.num_classes is None:
+            raise ValueError("UNet: labels y were given but the model has num_classes=None")
+        if y is not None and (y.shape != (x.shape[0],) or int(y.data.min()) < 0
+                              or int(y.data.max()) > self.num_classes):
+            raise ValueError(f"UNet: y must be {x.shape[0]} labels in [0, {self.num_classes}] "
+                             f"({self.num_classes} = null), got shape {y.shape}")
+        if (context is None) != (self.context_dim is None):
+            raise ValueError(f"UNet: built with context_dim={self.context_dim} but called with "
+                             f"context {None if context is None else context.shape}")
+        if context is not None and (context.ndim != 3 or context.shape[0] != x.shape[0]
+                                    or context.shape[2] != self.context_dim):
+            raise ValueError(f"UNet: context must have shape "
+                             f"({x.shape[0]}, L, {self.context_dim}), got {context.shape}")
+
+    def extra_repr(self):
+        return (f"in_channels={self.in_channels}, resolution={self.resolution}, "
+                f"base_channels={self.base_channels}")

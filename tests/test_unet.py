@@ -1,0 +1,238 @@
+"""Tests of minigen.models.unet: shapes and parameter count, its pieces against NumPy,
+its gradient, conditioning, and a loss that falls."""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import autograd
+from autograd import no_grad
+from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample
+from minigen.models import UNet
+from minigen.models.unet import AttnBlock, ResBlock, timestep_embedding
+from minigen.optim import Adam
+
+DEVICE_OK = [HealthCheck.function_scoped_fixture]  # the device fixture is a constant name
+TINY = dict(in_channels=1, resolution=8, base_channels=8, channel_mults=(1, 2),
+            num_res_blocks=1, attention_resolutions=(4,), groups=4)
+
+
+def _randomize(model, seed=0, scale=0.3):
+    """Non-zero values everywhere (the zero-initialised convs would hide their inputs)."""
+    rng = np.random.default_rng(seed)
+    with no_grad():
+        for p in model.parameters():
+            p.copy_(rng.standard_normal(p.shape) * scale)
+    return model
+
+
+def _tiny(device, **config):
+    autograd.manual_seed(0)
+    return _randomize(UNet(**{**TINY, **config})).to(device)
+
+
+def test_benchmark_config_has_the_reference_parameter_count():
+    assert sum(p.size for p in UNet().parameters()) == 1_112_801
+    # adaptive group norm doubles each ResBlock's time projection, C_out * (128 + 1) more
+    # weights in each of the 11 blocks (down 3, middle 2, up 6)
+    widths = [32, 64, 64] + [64, 64] + [64, 64, 64, 64, 32, 32]
+    extra = sum(c * 129 for c in widths)
+    assert sum(p.size for p in UNet(time_injection='adagn').parameters()) == 1_112_801 + extra
+
+
+@pytest.mark.parametrize('config', [{}, dict(time_injection='adagn', num_classes=3),
+                                    dict(context_dim=5, channel_mults=(1, 1, 2))])
+def test_output_has_the_input_shape(device, config):
+    model = _tiny(device, **config)
+    x = autograd.randn(2, 1, 8, 8, device=device)
+    t = autograd.tensor([0, 999], device=device)
+    kwargs = {'context': autograd.randn(2, 3, 5, device=device)} if 'context_dim' in config else {}
+    assert model(x, t, **kwargs).shape == (2, 1, 8, 8)
+
+
+# --- the pieces against plain NumPy ----------------------------------------------------
+def _gn(x, groups, w, b, eps=1e-5):
+    B, C = x.shape[:2]
+    xg = x.reshape(B, groups, -1)
+    xg = (xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)
+    return xg.reshape(x.shape) * w[:, None, None] + b[:, None, None]
+
+
+def _conv(x, w, b):
+    """'same' convolution for a 1x1 or 3x3 kernel, as a sum over the kernel's shifts."""
+    k = w.shape[-1]
+    xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+    H, W = x.shape[2:]
+    out = sum(np.einsum('oc,bchw->bohw', w[:, :, i, j], xp[:, :, i:i + H, j:j + W])
+              for i in range(k) for j in range(k))
+    return out + b[None, :, None, None]
+
+
+def _silu(x):
+    return x / (1 + np.exp(-x))
+
+
+def _np(module):
+    return {k: v.numpy() for k, v in module.state_dict().items()}
+
+
+@given(t=st.lists(st.integers(0, 999), min_size=1, max_size=3), dim=st.sampled_from([2, 8, 32]))
+def test_timestep_embedding_is_sin_then_cos_of_geometric_frequencies(t, dim):
+    half = dim // 2
+    f = np.exp(-math.log(10000) * np.arange(half) / half)
+    args = np.asarray(t, dtype=np.float64)[:, None] * f
+    expected = np.concatenate([np.sin(args), np.cos(args)], axis=1)
+    np.testing.assert_allclose(timestep_embedding(autograd.tensor(t), dim).numpy(), expected,
+                               atol=2e-4)  # float32 arguments up to 999
+
+
+@pytest.mark.parametrize('adaptive_norm', [False, True])
+def test_resblock_matches_numpy(device, adaptive_norm):
+    autograd.manual_seed(1)
+    block = _randomize(ResBlock(4, 6, 5, groups=2, dropout=0.0, adaptive_norm=adaptive_norm))
+    block = block.to(device).double()
+    rng = np.random.default_rng(0)
+    x, temb_act = rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((2, 5))
+    p = _np(block)
+    h = _gn(x, 2, p['norm1.weight'], p['norm1.bias'])
+    h = _conv(_silu(h), p['conv1.weight'], p['conv1.bias'])
+    tproj = (temb_act @ p['time.weight'].T + p['time.bias'])[:, :, None, None]
+    if adaptive_norm:
+        scale, shift = tproj[:, :6], tproj[:, 6:]
+        h = _gn(h, 2, p['norm2.weight'], p['norm2.bias']) * (1 + scale) + shift
+    else:
+        h = _gn(h + tproj, 2, p['norm2.weight'], p['norm2.bias'])
+    h = _conv(_silu(h), p['conv2.weight'], p['conv2.bias'])
+    expected = _conv(x, p['skip.weight'], p['skip.bias']) + h
+    out = block(autograd.tensor(x, device=device), autograd.tensor(temb_act, device=device))
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_attnblock_matches_numpy(device):
+    block = _randomize(AttnBlock(4, groups=2)).to(device).double()
+    x = np.random.default_rng(1).standard_normal((2, 4, 3, 3))
+    p = _np(block)
+    qkv = _conv(_gn(x, 2, p['norm.weight'], p['norm.bias']), p['qkv.weight'], p['qkv.bias'])
+    q, k, v = qkv.reshape(2, 3, 4, 9).transpose(1, 0, 2, 3)  # each (B, C, HW)
+    s = np.einsum('bci,bcj->bij', q, k) / 2.0  # q^T k / sqrt(C)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    h = np.einsum('bij,bcj->bci', w, v).reshape(x.shape)
+    expected = x + _conv(h, p['proj.weight'], p['proj.bias'])
+    np.testing.assert_allclose(block(autograd.tensor(x, device=device)).numpy(), expected,
+                               rtol=1e-10, atol=1e-10)
+
+
+# --- the gradient ----------------------------------------------------------------------
+def _call_with(model, params, values, *args, **kwargs):
+    """model(*args) with each parameter replaced by the Tensor in `values`, so that
+    gradcheck can perturb (and differentiate) the weights as inputs."""
+    modules = dict(model.named_modules())
+    owners = [(modules[n.rpartition('.')[0]], n.rpartition('.')[2]) for n in params]
+    for (m, name), v in zip(owners, values):
+        object.__setattr__(m, name, v)  # an instance attribute shadows the registered one
+    try:
+        return model(*args, **kwargs)
+    finally:
+        for m, name in owners:
+            del m.__dict__[name]
+
+
+@settings(max_examples=3, suppress_health_check=DEVICE_OK)
+@given(config=st.sampled_from([{}, dict(time_injection='adagn', num_classes=3)]),
+       seed=st.integers(0, 2 ** 16))
+def test_unet_gradient_passes_gradcheck_direction(device, config, seed):
+    model = _tiny(device, **config).double()
+    rng = np.random.default_rng(seed)
+    names = [n for n, _ in model.named_parameters()]
+    x = autograd.tensor(rng.standard_normal((2, 1, 8, 8)), device=device)
+    t = autograd.tensor(rng.integers(0, 1000, 2), device=device)
+    y = {'y': autograd.tensor([0, 3], device=device)} if 'num_classes' in config else {}
+
+    def f(x_, *weights):
+        return _call_with(model, names, weights, x_, t, **y)
+
+    assert autograd.gradcheck(f, [x] + list(model.parameters()), mode='direction', seed=seed)
+
+
+def test_cross_attention_gradient_passes_gradcheck_direction(device):
+    model = _tiny(device, context_dim=3).double()
+    rng = np.random.default_rng(0)
+    x = autograd.tensor(rng.standard_normal((2, 1, 8, 8)), device=device)
+    context = autograd.tensor(rng.standard_normal((2, 4, 3)), device=device)
+    t = autograd.tensor([3, 500], device=device)
+    assert autograd.gradcheck(lambda x_, c_: model(x_, t, context=c_), [x, context],
+                              mode='direction')
+
+
+# --- conditioning ----------------------------------------------------------------------
+def test_no_label_means_the_null_class(device):
+    model = _tiny(device, num_classes=3)
+    x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 6], device=device)
+    null = model(x, t, y=autograd.tensor([3, 3], device=device)).numpy()
+    np.testing.assert_array_equal(model(x, t).numpy(), null)
+    assert not np.allclose(model(x, t, y=autograd.tensor([0, 1], device=device)).numpy(), null)
+
+
+def test_masked_context_tokens_do_not_change_the_output(device):
+    model = _tiny(device, context_dim=3)
+    x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 6], device=device)
+    context = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
+    mask = autograd.tensor(np.array([[1, 1, 0, 0], [1, 1, 1, 0]], dtype=bool), device=device)
+
+    def run():
+        return model(x, t, context=autograd.tensor(context, device=device),
+                     context_mask=mask).numpy()
+
+    out = run()
+    context[0, 2:], context[1, 3] = 9.0, -9.0  # only masked tokens change
+    np.testing.assert_allclose(run(), out, atol=1e-6)
+    context[0, 0] = 5.0
+    changed = run()
+    assert not np.allclose(changed, out, atol=1e-4)
+
+
+def test_bad_inputs_are_clear_errors(device):
+    model = _tiny(device)
+    x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([1, 2], device=device)
+    with pytest.raises(ValueError, match=r'x must have shape \(B, 1, 8, 8\), got \(2, 1, 7, 8\)'):
+        model(autograd.randn(2, 1, 7, 8, device=device), t)
+    with pytest.raises(ValueError, match='UNet: t must be 2 integer timesteps'):
+        model(x, autograd.tensor([1.0, 2.0], device=device))
+    with pytest.raises(ValueError, match='num_classes=None'):
+        model(x, t, y=autograd.tensor([0, 1], device=device))
+    with pytest.raises(ValueError, match=r'y must be 2 labels in \[0, 3\]'):
+        _tiny(device, num_classes=3)(x, t, y=autograd.tensor([0, 4], device=device))
+    with pytest.raises(ValueError, match='context_dim=None'):
+        model(x, t, context=autograd.randn(2, 3, 5, device=device))
+    with pytest.raises(ValueError, match='resolution 10 must be divisible by 2\\^2'):
+        UNet(resolution=10, channel_mults=(1, 2, 2))
+
+
+# --- training and sampling -------------------------------------------------------------
+def test_tiny_unet_loss_falls_on_a_fixed_batch(device):
+    autograd.manual_seed(0)
+    model = UNet(**TINY).to(device)
+    opt = Adam(model.parameters(), lr=3e-3)
+    schedule = linear_schedule(1000)
+    x0 = autograd.randn(8, 1, 8, 8, device=device).clip(-1, 1)
+    t = autograd.tensor(np.linspace(50, 950, 8).astype(np.int64), device=device)
+    eps = autograd.randn(8, 1, 8, 8, device=device)
+    losses = []
+    for _ in range(40):
+        loss = diffusion_loss(model, schedule, x0, t=t, eps=eps)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_sampling_uses_eval_mode_and_restores_training(device):
+    model = _tiny(device, dropout=0.5)
+    x_T = autograd.randn(2, 1, 8, 8, device=device)
+    a = ddim_sample(model, linear_schedule(100), x_T, steps=3).numpy()
+    b = ddim_sample(model, linear_schedule(100), x_T, steps=3).numpy()
+    np.testing.assert_array_equal(a, b)  # dropout off while sampling
+    assert model.training
