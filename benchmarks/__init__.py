@@ -9,7 +9,7 @@ import time
 from autograd import backend
 
 # workload name -> module in this package (more are added by later issues)
-WORKLOADS = ['conv3x3', 'attention']
+WORKLOADS = ['conv3x3', 'attention', 'unet']
 
 
 def synchronize(device):

@@ -129,10 +129,15 @@ class Tanh(Function):
 
 
 def _sigmoid(x):
-    """1 / (1 + e^-x) without overflow: e^-x is only taken for x >= 0."""
+    """1 / (1 + e^-x) = (1 + tanh(x / 2)) / 2: tanh never overflows, and the
+    in-place steps make one new array instead of a handful of temporaries."""
     xp = array_module(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    s = xp.array(x)  # a fresh array, even where x is a 0-d NumPy scalar
+    s *= 0.5
+    xp.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
+    return s
 
 
 class Sigmoid(Function):
@@ -167,7 +172,9 @@ class Silu(Function):
     """silu(x) = x sigma(x) (Elfwing et al. 2017, arXiv:1702.03118)."""
 
     def forward(self, x):
-        return x * _sigmoid(x)
+        y = _sigmoid(x)
+        y *= x
+        return y
 
     def backward(self, g):  # d silu = sigma + x sigma (1 - sigma) = s (1 + x (1 - s))
         x, = self.inputs
@@ -177,9 +184,14 @@ class Silu(Function):
 class SiluGrad(Function):
     """g * silu'(x) in one pass (the hot path of every UNet ResBlock)."""
 
-    def forward(self, x, g):
+    def forward(self, x, g):  # g * s (1 + x (1 - s)), built in place in one buffer
         s = _sigmoid(x)
-        return g * (s * (1 + x * (1 - s)))
+        out = array_module(x).subtract(1, s, out=s.copy())
+        out *= x
+        out += 1
+        out *= s
+        out *= g
+        return out
 
     def backward(self, gg):  # silu''(x) = s (1 - s) (2 + x (1 - 2 s)), for grad-of-grad
         x, g = self.inputs
