@@ -56,6 +56,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
                 raise RuntimeError(f"grad(): grad_outputs must be given for a non-scalar "
                                    f"output of shape {out.shape}")
             g = ones_like(out)
+        elif g.shape != out.shape:
+            raise ValueError(f"grad(): grad_outputs has shape {g.shape} but the output "
+                             f"has shape {out.shape}")
         seeds.append(g)
     for t in inputs:
         if not t.requires_grad:

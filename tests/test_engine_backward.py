@@ -221,3 +221,10 @@ def test_a_thousand_training_steps_do_not_grow_memory(device):
     tracemalloc.stop()
     assert functions_after == functions_before
     assert end - start < 50_000, f"1000 steps kept {end - start} bytes"  # a graph is ~10 kB
+
+
+def test_grad_refuses_grad_outputs_of_the_wrong_shape():
+    x = ag.randn(3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(ValueError, match=r"grad\(\): grad_outputs has shape \(2,\)"):
+        ag.grad(y, [x], grad_outputs=ag.ones(2))

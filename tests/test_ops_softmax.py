@@ -56,3 +56,10 @@ def test_softmax_is_stable_and_sums_to_one_for_huge_logits(device):
 def test_softmax_axis_error_names_the_op(device):
     with pytest.raises(IndexError, match="softmax: axis 2 is out of range"):
         ag.zeros(2, 3, device=device).softmax(axis=2)
+
+
+def test_softmax_accepts_pytorchs_dim_keyword():
+    x = ag.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(ag.softmax(x, dim=0).numpy(), ag.softmax(x, axis=0).numpy())
+    np.testing.assert_array_equal(ag.log_softmax(x, dim=0).numpy(),
+                                  ag.log_softmax(x, axis=0).numpy())

@@ -34,9 +34,12 @@ class LogSoftmax(Function):
         return g - self.output.exp() * g.sum(self.axis, keepdims=True)
 
 
-def softmax(x, axis=-1):
+def softmax(x, axis=-1, dim=None):
+    """`dim` is PyTorch's name for `axis`; either may be given."""
+    axis = axis if dim is None else dim
     return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, 'softmax'))
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x, axis=-1, dim=None):
+    axis = axis if dim is None else dim
     return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, 'log_softmax'))
