@@ -21,6 +21,16 @@ from autograd import backend, no_grad
 from autograd.tensor import Tensor
 
 
+def zero_grads(params, set_to_none=True):
+    """Forget the gradients of `params` (Module.zero_grad and Optimizer.zero_grad):
+    drop them (the default, as PyTorch's), or fill the existing arrays with zeros."""
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+        else:
+            p.grad.data[...] = 0
+
+
 class Parameter(Tensor):
     """A Tensor that is a module's weight: requires_grad=True, found by `parameters()`.
 
@@ -149,11 +159,7 @@ class Module:
         return (b for _, b in self.named_buffers())
 
     def zero_grad(self, set_to_none=True):
-        for p in self.parameters():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        zero_grads(self.parameters(), set_to_none)
 
     # --- moving: the same Parameter objects, new arrays --------------------------------
     def to(self, device=None, dtype=None):

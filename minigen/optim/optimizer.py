@@ -13,6 +13,7 @@ into an optimizer built the same way on a fresh model.
 """
 from autograd import backend, no_grad
 from autograd.tensor import Tensor
+from minigen.nn.module import zero_grads
 
 
 class Optimizer:
@@ -41,11 +42,7 @@ class Optimizer:
         return [p for group in self.param_groups for p in group['params']]
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            if set_to_none or p.grad is None:
-                p.grad = None
-            else:
-                p.grad.data[...] = 0
+        zero_grads(self._params(), set_to_none)
 
     def step(self):
         with no_grad():
