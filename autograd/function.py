@@ -31,6 +31,7 @@ backward needs cannot be changed silently.
 import weakref
 
 from . import grad_mode
+from .backend import array_module
 from .grad_mode import no_grad, enable_grad
 
 Tensor = None  # set by tensor.py once the class exists (the two modules need each other)
@@ -60,6 +61,8 @@ class Function:
             raise type(e)(f"{cls.__name__}: {e} (input shapes {shapes})") from None
         if grad_mode.state.anomaly:
             _check_finite(out.data, f"{cls.__name__}.forward produced")
+        if getattr(out.data, 'base', None) is not None:  # a view of an input shares its counter
+            _share_version(out, inputs)
         if grad_mode.state.grad_enabled and any(t.requires_grad for t in inputs):
             fn._inputs = inputs
             fn._versions = tuple(t._version for t in inputs)
@@ -105,6 +108,15 @@ class Function:
         keep = ('_inputs', '_versions', '_output', '_output_version', 'needs_input_grad')
         for key in [k for k in self.__dict__ if k not in keep]:
             del self.__dict__[key]  # arrays saved by forward
+
+
+def _share_version(out, inputs):
+    """Give `out` the version counter of the input whose memory it views (x[0], x.T, ...)."""
+    xp = array_module(out.data)
+    for t in inputs:
+        if xp.may_share_memory(out.data, t.data):  # a bounds test: cheap, may over-report
+            out._vc = t._vc
+            return
 
 
 _FREED = ("{}: trying to backward through the graph a second time; its saved values were "

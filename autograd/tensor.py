@@ -5,7 +5,9 @@ A Tensor holds
   requires_grad  whether gradients should flow to it
   grad           the accumulated gradient (a Tensor) after `backward`
   creator        the Function that produced it (None for a leaf)
-  _version       bumped by every in-place op, so backward can detect them
+  _version       bumped by every in-place op, so backward can detect them; a view
+                 (x[0], x.T, x.reshape(...), x.detach()) shares its base's counter, so
+                 writing through the view is caught too, as in PyTorch
 
 Every operator (`+`, `@`, `x.exp()`, `x[idx]`, ...) is a Function from
 `autograd/ops/`; this file only routes to them. Constructors at the bottom
@@ -21,7 +23,7 @@ float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int
 
 
 class Tensor:
-    __slots__ = ('data', 'requires_grad', 'grad', 'creator', '_version', '_retains_grad',
+    __slots__ = ('data', 'requires_grad', 'grad', 'creator', '_vc', '_retains_grad',
                  '__weakref__')
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to our operators
 
@@ -39,7 +41,7 @@ class Tensor:
         self.data = backend.xp_for(device).asarray(backend.to_device(data, device), dtype=dtype)
         self.grad = None
         self.creator = None
-        self._version = 0
+        self._vc = [0]  # the version counter: a one-element list, shared with views
         self._retains_grad = False
         self.requires_grad = False
         if requires_grad:
@@ -49,11 +51,19 @@ class Tensor:
     def _make(cls, array):
         """Wrap an array that is already on its device, with no checks (used by ops)."""
         t = cls.__new__(cls)
-        t.data, t.grad, t.creator, t._version = array, None, None, 0
+        t.data, t.grad, t.creator, t._vc = array, None, None, [0]
         t.requires_grad, t._retains_grad = False, False
         return t
 
     # --- properties -----------------------------------------------------------
+    @property
+    def _version(self):
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value):  # `t._version += 1` bumps every view of the same memory
+        self._vc[0] = value
+
     @property
     def shape(self):
         return self.data.shape
@@ -120,8 +130,11 @@ class Tensor:
         return self.numpy().tolist()
 
     def detach(self):
-        """The same array, cut from the graph."""
-        return Tensor._make(self.data)
+        """The same array, cut from the graph (it shares the version counter: writing
+        into the detached tensor in place is caught by a backward that needs the original)."""
+        out = Tensor._make(self.data)
+        out._vc = self._vc
+        return out
 
     def to(self, device=None, dtype=None):
         out = self

@@ -103,6 +103,39 @@ def test_changing_an_output_in_place_after_use_is_caught_at_backward(device):
         y.sum().backward()
 
 
+def test_writing_through_a_view_is_caught_at_backward(device):
+    x = ag.randn(3, 4, device=device, requires_grad=True)
+    a = x * 2
+    row, flat, t = a[0], a.reshape(12), a.T  # views of a share its version counter
+    y = (a * a).sum()  # Mul needs a
+    with ag.no_grad():
+        row.add_(1)
+    assert a._version == flat._version == t._version == 1
+    with pytest.raises(RuntimeError, match=r"Mul: input 0 \(3, 4\) needed for the gradient "
+                                           r"was modified in place"):
+        y.backward()
+
+
+def test_writing_into_a_detached_tensor_is_caught_at_backward(device):
+    x = ag.ones(3, device=device, requires_grad=True)
+    y = x.exp()
+    y.detach().mul_(2)  # same memory as y, which Exp's backward reads
+    with pytest.raises(RuntimeError, match="Exp: its output .* was modified in place"):
+        y.sum().backward()
+
+
+def test_a_copy_does_not_share_the_version_counter(device):
+    x = ag.ones(3, device=device, requires_grad=True)
+    a = x * 2
+    b = a + 0  # a new array
+    y = (a * a).sum()
+    with ag.no_grad():
+        b.add_(1)
+    assert a._version == 0
+    y.backward()
+    assert x.grad.tolist() == [8.0] * 3
+
+
 def test_setitem_bumps_the_version(device):
     x = ag.zeros(2, 2, device=device)
     w = ag.ones(2, 2, device=device, requires_grad=True)
