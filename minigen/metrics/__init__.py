@@ -1,0 +1,24 @@
+"""minigen.metrics: numbers for generated samples, with the papers' formulas.
+
+    fid(feats_a, feats_b), frechet_distance(mu1, S1, mu2, S2), FIDAccumulator   fid.py
+    kid(feats_a, feats_b) -> (mean, std)                                         kid.py
+    inception_score(probs, splits=10) -> (mean, std)                             inception_score.py
+    precision_recall(feats_real, feats_fake, k=3) -> (precision, recall)         precision_recall.py
+    ssim(a, b, data_range=1.0), psnr(a, b, data_range=1.0)                      ssim.py, psnr.py
+    load_feature_net('mnist' | 'shapes') -> .features(images), .probs(images)   features.py
+    evaluate_samples(samples, real, dataset) -> dict of all of the above        evaluate.py
+    evaluate_features(feats_fake, probs_fake, feats_real): the same from features
+
+There are no Inception weights here: features and class probabilities come from small
+classifiers trained with minigen on the same domain (python -m minigen.metrics.train_features),
+so FID/KID/IS are "classifier" versions, comparable only with each other. Any callable
+from images to (features, probs) can replace them.
+"""
+from .fid import fid, frechet_distance, gaussian_stats, FIDAccumulator  # noqa: F401
+from .inception_score import inception_score  # noqa: F401
+from .kid import kid  # noqa: F401
+from .precision_recall import precision_recall  # noqa: F401
+from .ssim import ssim  # noqa: F401
+from .psnr import psnr  # noqa: F401
+from .features import load_feature_net, as_feature_net  # noqa: F401
+from .evaluate import evaluate_samples, evaluate_features  # noqa: F401
