@@ -8,6 +8,7 @@
     load_feature_net('mnist' | 'shapes') -> .features(images), .probs(images)   features.py
     evaluate_samples(samples, real, dataset) -> dict of all of the above        evaluate.py
     evaluate_features(feats_fake, probs_fake, feats_real): the same from features
+    clip_score(images, captions, model): 100 x the clipped cosine under a CLIP    clip_score.py
 
 There are no Inception weights here: features and class probabilities come from small
 classifiers trained with minigen on the same domain (python -m minigen.metrics.train_features),
@@ -22,3 +23,4 @@ from .ssim import ssim  # noqa: F401
 from .psnr import psnr  # noqa: F401
 from .features import load_feature_net, as_feature_net  # noqa: F401
 from .evaluate import evaluate_samples, evaluate_features  # noqa: F401
+from .clip_score import clip_score  # noqa: F401

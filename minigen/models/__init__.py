@@ -1,2 +1,14 @@
-"""minigen.models: whole networks built from minigen.nn layers."""
+"""minigen.models: whole networks built from minigen.nn layers, one family per file.
+
+    unet.py        the DDPM UNet (diffusion)
+    encoders.py    a small ResNet image encoder, a Transformer text encoder, projection heads
+    simclr.py      SimCLR and the NT-Xent loss
+    clip.py        CLIP, its symmetric loss, zero-shot classification, retrieval recall
+    probe.py       k-NN and linear-probe accuracy of frozen features
+"""
 from .unet import UNet  # noqa: F401
+from .encoders import ResNetEncoder, TextTransformer, ProjectionHead, l2_normalize  # noqa: F401
+from .simclr import SimCLR, nt_xent  # noqa: F401
+from .clip import (CLIP, clip_loss, zero_shot_classifier, zero_shot_predict,  # noqa: F401
+                   retrieval_recall)
+from .probe import knn_accuracy, linear_probe_accuracy  # noqa: F401
