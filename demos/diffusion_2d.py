@@ -125,7 +125,7 @@ def main(argv=None):
     ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
-    steps = args.steps or preset['steps']
+    steps = preset['steps'] if args.steps is None else args.steps
     batch_size = args.batch_size or preset['batch_size']
     n_samples = args.samples or preset['samples']
     os.makedirs(args.out, exist_ok=True)

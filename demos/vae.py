@@ -99,7 +99,8 @@ def main(argv=None):
     ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
-    steps, steps_2d = args.steps or preset['steps'], args.steps_2d or preset['steps_2d']
+    steps = preset['steps'] if args.steps is None else args.steps  # 0 with --resume: evaluate
+    steps_2d = preset['steps_2d'] if args.steps_2d is None else args.steps_2d
     batch_size = args.batch_size or preset['batch_size']
     warmup = preset['warmup'] if args.warmup is None else args.warmup
     os.makedirs(args.out, exist_ok=True)
