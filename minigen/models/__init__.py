@@ -4,6 +4,8 @@
     autoencoder.py autoencoder and denoising autoencoder
     vae.py         the variational autoencoder (ELBO = reconstruction - KL)
     vqvae.py       VQ-VAE: vector quantizer, straight-through, EMA codebook
+    gan.py         DCGAN generator/discriminator, conditional variants, 2-D MLPs
+    gan_losses.py  minimax, non-saturating, hinge, Wasserstein, gradient penalty, R1
     unet.py        the DDPM UNet (diffusion)
     encoders.py    a small ResNet image encoder, a Transformer text encoder, projection heads
     simclr.py      SimCLR and the NT-Xent loss
@@ -20,3 +22,6 @@ from .blocks import ConvEncoder, ConvDecoder, MLP, ImageToVector, VectorToImage 
 from .autoencoder import Autoencoder  # noqa: F401
 from .vae import VAE  # noqa: F401
 from .vqvae import VQVAE, VectorQuantizer  # noqa: F401
+from .gan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d,  # noqa: F401
+                  MLPGenerator, MLPDiscriminator, dcgan_init_)
+from . import gan_losses  # noqa: F401
