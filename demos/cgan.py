@@ -81,7 +81,8 @@ def main(argv=None):
     ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
     args = ap.parse_args(argv)
     p = PRESETS[args.preset]
-    steps, batch_size = args.steps or p['steps'], args.batch_size or p['batch_size']
+    steps = p['steps'] if args.steps is None else args.steps
+    batch_size = args.batch_size or p['batch_size']
     ngf, ndf = args.ngf or p['ngf'], args.ndf or p['ndf']
     n_eval = args.eval_samples or p['eval_samples']
     os.makedirs(args.out, exist_ok=True)
