@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m demos.diffusion_2d
+	$(PY) -m demos.ddpm
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
