@@ -47,12 +47,12 @@ def run(device='cpu', repeat=5):
             'unet_params': sum(p.size for p in model.parameters())}
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(prog='python -m benchmarks.unet')
     ap.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     ap.add_argument('--profile', action='store_true', help='time unet_step per op instead')
     ap.add_argument('--steps', type=int, default=3, help='profiled steps (after 1 warm-up)')
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if not args.profile:
         print(run(args.device))
         return
