@@ -154,6 +154,52 @@ def quality(samples, real, dataset):
         return {'quality_skipped': f"{type(e).__name__}: {e}"}
 
 
+def cfg_grid(model, ema, schedule, args, class_names, C, res, per_row=6):
+    """cfg_grid.png: one row per class, one panel per guidance scale, the same x_T throughout."""
+    n_classes = len(class_names)
+    y = autograd.tensor(np.repeat(np.arange(n_classes), per_row), dtype=autograd.int64,
+                        device=args.device)
+    x_T = autograd.tensor(np.random.default_rng(args.seed + 2).standard_normal(
+        (per_row, C, res, res)).astype(np.float32), device=args.device)
+    x_T = autograd.cat([x_T] * n_classes)
+    panels = []
+    with ema.average_parameters():
+        for s in args.guidance:
+            guided = ClassifierFreeGuidance(model, s, y=autograd.tensor(
+                [model.null_class], device=args.device))
+            out = to_unit(ddim_sample(guided, schedule, x_T, steps=args.sample_steps,
+                                      eta=args.eta, objective=args.objective, y=y).numpy())
+            panels.append(viz.grid_image(out, nrow=per_row, row_labels=list(
+                class_names) if not panels else None))
+    labelled_panels(panels, [f'guidance s = {s:g}' for s in args.guidance],
+                    os.path.join(args.out, 'cfg_grid.png'))
+
+
+def compare_samplers(sampler, ema, schedule, args, n_classes, C, res, n=8):
+    """samplers.png: the same x_T through DDPM (ancestral) and DDIM (eta 0) at T, T/10 and
+    T/50 steps; returns the wall time of each."""
+    T, timings = schedule.T, {}
+    x_T = autograd.tensor(np.random.default_rng(args.seed + 3).standard_normal(
+        (n, C, res, res)).astype(np.float32), device=args.device)
+    cond = ({'y': autograd.tensor(np.arange(n) % n_classes, dtype=autograd.int64,
+                                  device=args.device)} if args.class_cond else {})
+    panels, titles = [], []
+    with ema.average_parameters():
+        for name, eta in (('DDPM', 1.0), ('DDIM', 0.0)):
+            for k in (T, max(1, T // 10), max(1, T // 50)):
+                began = time.time()
+                if name == 'DDPM' and k == T:  # Algorithm 2 itself
+                    out = ddpm_sample(sampler, schedule, x_T, objective=args.objective, **cond)
+                else:  # eta = 1 on a subset: DDPM-like ancestral steps (Song et al. eq. 16)
+                    out = ddim_sample(sampler, schedule, x_T, steps=k, eta=eta,
+                                      objective=args.objective, **cond)
+                timings[f'{name}_{k}'] = round(time.time() - began, 2)
+                panels.append(viz.grid_image(to_unit(out.numpy()), nrow=2))
+                titles.append(f'{name} {k}: {timings[f"{name}_{k}"]:.1f} s')
+    labelled_panels(panels, titles, os.path.join(args.out, 'samplers.png'))
+    return timings
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--preset', choices=TRAIN, default='quick')
@@ -326,47 +372,10 @@ def main(argv=None):
                    os.path.join(args.out, 'x0_previews.png'), nrow=len(preview_t) + 1,
                    row_labels=['x_t'] + [f'step {k}' for k in kept])
 
-    if args.class_cond:  # one row per class, a panel per guidance scale, same x_T throughout
-        per_row = 6
-        y = autograd.tensor(np.repeat(np.arange(n_classes), per_row), dtype=autograd.int64,
-                            device=args.device)
-        x_T = autograd.tensor(np.random.default_rng(args.seed + 2).standard_normal(
-            (per_row, C, res, res)).astype(np.float32), device=args.device)
-        x_T = autograd.cat([x_T] * n_classes)
-        panels = []
-        with ema.average_parameters():
-            for s in args.guidance:
-                guided = ClassifierFreeGuidance(model, s, y=autograd.tensor(
-                    [model.null_class], device=args.device))
-                out = to_unit(ddim_sample(guided, schedule, x_T, steps=args.sample_steps,
-                                          eta=args.eta, objective=args.objective, y=y).numpy())
-                panels.append(viz.grid_image(out, nrow=per_row, row_labels=list(
-                    class_names) if not panels else None))
-        labelled_panels(panels, [f'guidance s = {s:g}' for s in args.guidance],
-                        os.path.join(args.out, 'cfg_grid.png'))
-
-    timings = {}
-    if args.compare_samplers:  # the same x_T through DDPM (ancestral) and DDIM (eta 0)
-        n = 8
-        x_T = autograd.tensor(np.random.default_rng(args.seed + 3).standard_normal(
-            (n, C, res, res)).astype(np.float32), device=args.device)
-        cmp_cond = ({'y': autograd.tensor(np.arange(n) % n_classes, dtype=autograd.int64,
-                                          device=args.device)} if args.class_cond else {})
-        panels, titles = [], []
-        with ema.average_parameters():
-            for name, eta in (('DDPM', 1.0), ('DDIM', 0.0)):
-                for k in (T, max(1, T // 10), max(1, T // 50)):
-                    began = time.time()
-                    if name == 'DDPM' and k == T:  # Algorithm 2 itself
-                        out = ddpm_sample(sampler, schedule, x_T, objective=args.objective,
-                                          **cmp_cond)
-                    else:  # eta = 1 on a subset: DDPM-like ancestral steps (Song et al. eq. 16)
-                        out = ddim_sample(sampler, schedule, x_T, steps=k, eta=eta,
-                                          objective=args.objective, **cmp_cond)
-                    timings[f'{name}_{k}'] = round(time.time() - began, 2)
-                    panels.append(viz.grid_image(to_unit(out.numpy()), nrow=2))
-                    titles.append(f'{name} {k}: {timings[f"{name}_{k}"]:.1f} s')
-        labelled_panels(panels, titles, os.path.join(args.out, 'samplers.png'))
+    if args.class_cond:
+        cfg_grid(model, ema, schedule, args, class_names, C, res)
+    timings = compare_samplers(sampler, ema, schedule, args, n_classes, C, res) \
+        if args.compare_samplers else {}
 
     metrics = {'settings': vars(args) | {'steps': steps, 'batch_size': batch_size,
                                          'samples': n_samples, 'T': T, 'net': net,
