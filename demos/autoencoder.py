@@ -12,7 +12,7 @@ x_tilde = clip(x + sigma eps, 0, 1) (or masking noise) and must still rebuild th
 so it learns what digits look like instead of copying pixels. The picture shows, for
 held-out digits: clean input, AE(clean), noisy input, AE(noisy), DAE(noisy).
 
-Data: the MNIST test set in /work/shared/data/mnist (first 8,000 digits to train, last
+Data: the MNIST test set in ../shared/data/mnist (or $MINIGEN_MNIST) (first 8,000 digits to train, last
 2,000 held out), or the built-in shapes set when MNIST is not there.
 
     python -m demos.autoencoder [--preset quick|full] [--steps N] [--batch-size B]
@@ -37,7 +37,8 @@ from minigen.data.shapes import make_shapes
 from minigen.models.autoencoder import Autoencoder, corrupt
 from minigen.optim import Adam
 
-MNIST_ROOT = os.environ.get('MINIGEN_MNIST', '/work/shared/data/mnist')
+from demos.conventions import MNIST_ROOT, add_run_arguments
+
 PRESETS = {'quick': dict(steps=600, batch_size=64, hidden=(32, 64)),
            'full': dict(steps=4000, batch_size=128, hidden=(32, 64))}
 
@@ -107,10 +108,7 @@ def main(argv=None):
     ap.add_argument('--latent-dim', type=int, default=32)
     ap.add_argument('--train-images', type=int, default=8000, help='first N digits to train on')
     ap.add_argument('--eval-images', type=int, default=2000, help='last N digits held out')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/autoencoder')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'autoencoder')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
     steps = preset['steps'] if args.steps is None else args.steps

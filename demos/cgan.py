@@ -40,6 +40,7 @@ from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 from demos.dcgan import Z_DIM, evaluate, load_images, sample
+from demos.conventions import add_run_arguments
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, evals=4, eval_samples=1000),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, evals=8, eval_samples=2000)}
@@ -75,10 +76,7 @@ def main(argv=None):
     ap.add_argument('--ngf', type=int, help="G's width (preset default)")
     ap.add_argument('--ndf', type=int, help="D's width (preset default)")
     ap.add_argument('--eval-samples', type=int, help='samples per evaluation (preset default)')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/cgan')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'cgan')
     args = ap.parse_args(argv)
     p = PRESETS[args.preset]
     steps = p['steps'] if args.steps is None else args.steps

@@ -43,6 +43,8 @@ from minigen.models.clip import CLIP, retrieval_recall, zero_shot_predict
 from minigen.models.encoders import ResNetEncoder, TextTransformer
 from minigen.optim import Adam
 
+from demos.conventions import add_run_arguments
+
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          text_width=64, text_layers=2, n_train=20000, n_test=1000),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
@@ -109,10 +111,7 @@ def main(argv=None):
     ap.add_argument('--n-test', type=int, help='test pairs')
     ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
     ap.add_argument('--text-width', type=int)
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/clip')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'clip')
     args = ap.parse_args(argv)
     p = PRESETS[args.preset]
     steps = p['steps'] if args.steps is None else args.steps   # 0: evaluate only

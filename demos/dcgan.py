@@ -39,6 +39,8 @@ from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 
+from demos.conventions import add_run_arguments
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MNIST_ROOTS = (os.path.join(HERE, '..', 'shared', 'data', 'mnist'),        # a checkout's shared/
                os.path.join(HERE, '..', '..', 'shared', 'data', 'mnist'))  # /work/shared
@@ -95,10 +97,7 @@ def main(argv=None):
     ap.add_argument('--ngf', type=int, help="G's width (preset default)")
     ap.add_argument('--ndf', type=int, help="D's width (preset default)")
     ap.add_argument('--eval-samples', type=int, help='samples per evaluation (preset default)')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/dcgan')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'dcgan')
     args = ap.parse_args(argv)
     p = PRESETS[args.preset]
     steps = p['steps'] if args.steps is None else args.steps

@@ -50,6 +50,8 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
 from minigen.models import UNet
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
+from demos.conventions import add_run_arguments
+
 # Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.16 s on 2 idle cores (0.80 s of
 # CPU at 32x32), so 1,500 steps plus DDIM-50 sampling fit in ~5 minutes at 16x16, where the
 # large shapes are legible (the quick preset keeps only those: --sizes large).
@@ -223,10 +225,7 @@ def main(argv=None):
     ap.add_argument('--sizes', nargs='+', choices=SIZES,
                     help='shapes object sizes to train on (quick: large only, legible at 16x16)')
     ap.add_argument('--timesteps', type=int, default=1000, help='T of the linear schedule')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/ddpm')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'ddpm')
     args = ap.parse_args(argv)
     hp = TRAIN[args.preset] | (TRAIN_MNIST[args.preset] if args.dataset == 'mnist' else {})
     args.objective = args.objective or hp['objective']

@@ -40,6 +40,8 @@ from minigen.data.toy2d import NAMES, toy2d, modes
 from minigen.diffusion import linear_schedule, diffusion_loss, ddpm_sample, TimestepLoss
 from minigen.optim import Adam
 
+from demos.conventions import add_run_arguments
+
 PRESETS = {'quick': dict(steps=8000, batch_size=256, T=100, samples=2000),
            'full': dict(steps=30000, batch_size=512, T=200, samples=5000)}
 
@@ -119,10 +121,7 @@ def main(argv=None):
     ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
     ap.add_argument('--batch-size', type=int)
     ap.add_argument('--samples', type=int, help='points to generate (preset default)')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/diffusion_2d')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'diffusion_2d')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
     steps = preset['steps'] if args.steps is None else args.steps

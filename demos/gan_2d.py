@@ -44,6 +44,8 @@ from minigen.models.gan import MLPDiscriminator, MLPGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
 from minigen.optim import Adam
 
+from demos.conventions import add_run_arguments
+
 PRESETS = {'quick': dict(steps=2000, batch_size=256, width=128, snapshots=6),
            'full': dict(steps=10000, batch_size=256, width=256, snapshots=8)}
 SIGMA = {'8gaussians': 0.25, '25gaussians': 0.1}
@@ -103,10 +105,7 @@ def main(argv=None):
     ap.add_argument('--batch-size', type=int)
     ap.add_argument('--width', type=int, help='hidden width of G and D (preset default)')
     ap.add_argument('--lam', type=float, default=0.1, help='gradient penalty weight')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/gan_2d')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'gan_2d')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
     steps = preset['steps'] if args.steps is None else args.steps

@@ -40,6 +40,8 @@ from minigen.models.probe import knn_accuracy, linear_probe_accuracy
 from minigen.models.simclr import SimCLR
 from minigen.optim import Adam
 
+from demos.conventions import MNIST_ROOT, add_run_arguments
+
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          n_train=2000, n_test=1000),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
@@ -55,8 +57,7 @@ def load_data(dataset, n_train, n_test, seed, n_pool=10000):
         pool = make_shapes(n_pool, size=32, seed=seed + 1).images  # unlabelled training set
         return d.images, labels, {k: list(v) for k, v in d.vocab.items()}, pool
     from minigen.data.idx import load_mnist
-    root = '/work/shared/data/mnist'
-    x, y = load_mnist('test', root=root, download=False)   # the 10k test set: 8k train, 2k held
+    x, y = load_mnist('test', root=MNIST_ROOT, download=False)   # the 10k test set: 8k train, 2k held
     x = np.asarray(x, np.float32).reshape(-1, 1, 28, 28)
     x = x / 255.0 if x.max() > 1 else x
     pool = x[:min(n_pool, 8000)]
@@ -135,10 +136,7 @@ def main(argv=None):
     ap.add_argument('--n-pool', type=int, default=10000, help='unlabelled training images')
     ap.add_argument('--probe-steps', type=int, default=300, help='linear-probe Adam steps')
     ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/simclr')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'simclr')
     args = ap.parse_args(argv)
     p = PRESETS[args.preset]
     steps = p['steps'] if args.steps is None else args.steps   # 0: evaluate only

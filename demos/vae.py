@@ -15,7 +15,7 @@ samples from the prior, reconstructions, interpolations between held-out digits;
 ELBO, importance-sampled log p(x) (Burda et al. 2015, arXiv:1509.00519, K = 100), MSE, PSNR,
 SSIM, and the classifier FID of samples (minigen.metrics).
 
-Data: MNIST test digits in /work/shared/data/mnist (first 8,000 train, last 2,000 held out),
+Data: MNIST test digits in ../shared/data/mnist (first 8,000 train, last 2,000 held out),
 or the built-in shapes set when MNIST is absent.
 
     python -m demos.vae [--preset quick|full] [--steps N] [--steps-2d N] [--batch-size B]
@@ -38,6 +38,7 @@ from minigen import viz
 from minigen.models.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
+from demos.conventions import add_run_arguments
 
 PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200),
            'full': dict(steps=6000, steps_2d=15000, batch_size=128, warmup=1000)}
@@ -93,10 +94,7 @@ def main(argv=None):
                     help='importance samples K per image for log p(x)')
     ap.add_argument('--train-images', type=int, default=8000, help='first N digits to train on')
     ap.add_argument('--eval-images', type=int, default=2000, help='last N digits held out')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/vae')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'vae')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
     steps = preset['steps'] if args.steps is None else args.steps  # 0 with --resume: evaluate

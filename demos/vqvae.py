@@ -16,7 +16,7 @@ while each code moves to the running (EMA, decay 0.99) mean of the vectors it wi
 unused for `--restart-after` steps are re-seeded from encoder outputs. Codebook usage is
 followed as the perplexity exp(-sum p_k log p_k) (K when all codes are used equally).
 
-Data: MNIST test digits in /work/shared/data/mnist (first 8,000 train, last 2,000 held
+Data: MNIST test digits in ../shared/data/mnist (first 8,000 train, last 2,000 held
 out), or the built-in shapes set when MNIST is absent.
 
     python -m demos.vqvae [--preset quick|full] [--steps N] [--batch-size B] [--codes K]
@@ -42,6 +42,7 @@ from minigen.optim import Adam
 from minigen.viz.grid import font
 from minigen.viz.plots import color
 from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
+from demos.conventions import add_run_arguments
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, hidden=(32, 64)),
            'full': dict(steps=5000, batch_size=128, hidden=(64, 128))}
@@ -79,10 +80,7 @@ def main(argv=None):
                     help='re-seed codes unused for this many steps (0: never)')
     ap.add_argument('--train-images', type=int, default=8000, help='first N digits to train on')
     ap.add_argument('--eval-images', type=int, default=2000, help='last N digits held out')
-    ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--out', default='out/vqvae')
-    ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    add_run_arguments(ap, 'vqvae')
     args = ap.parse_args(argv)
     preset = PRESETS[args.preset]
     steps = preset['steps'] if args.steps is None else args.steps

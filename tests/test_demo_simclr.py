@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from demos import simclr
+from demos.conventions import MNIST_ROOT
 
 TINY = ['--steps', '2', '--batch-size', '6', '--n-train', '30', '--n-test', '12',
         '--n-pool', '40', '--widths', '4', '8', '--probe-steps', '20']
@@ -31,7 +32,7 @@ def test_demo_simclr_runs_and_resumes(tmp_path):
 
 
 def test_demo_simclr_mnist(tmp_path):
-    if not os.path.exists('/work/shared/data/mnist/t10k-images-idx3-ubyte.gz'):
+    if not os.path.exists(os.path.join(MNIST_ROOT, 't10k-images-idx3-ubyte.gz')):
         pytest.skip('MNIST test set not present')
     m = simclr.main(TINY + ['--dataset', 'mnist', '--out', str(tmp_path)])
     assert set(m['trained']) == {'digit'}
