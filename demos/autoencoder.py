@@ -23,7 +23,6 @@ Writes to --out: reconstructions.png, loss.png, metrics.json (held-out MSE, PSNR
 both models on clean and noisy inputs) and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import time
 
@@ -37,7 +36,7 @@ from minigen.data.shapes import make_shapes
 from minigen.models.autoencoder import Autoencoder, corrupt
 from minigen.optim import Adam
 
-from demos.conventions import MNIST_ROOT, add_run_arguments
+from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=600, batch_size=64, hidden=(32, 64)),
            'full': dict(steps=4000, batch_size=128, hidden=(32, 64))}
@@ -176,10 +175,7 @@ def main(argv=None):
               'first_loss': {k: float(np.mean(v[:20])) for k, v in history.items()},
               'final_loss': {k: float(np.mean(v[-50:])) for k, v in history.items()},
               'held_out': figures, 'held_out_images': len(test_x)}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != 'settings'}, indent=1))
-    return result
+    return write_metrics(args.out, result)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,6 @@ across rows, so it keeps its style), classes_<step>.png over training, loss.png,
 metrics.json and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import time
 
@@ -40,7 +39,7 @@ from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 from demos.dcgan import Z_DIM, evaluate, load_images, sample
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, evals=4, eval_samples=1000),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, evals=8, eval_samples=2000)}
@@ -170,11 +169,7 @@ def main(argv=None):
                'final_d_loss': float(loss_arr[-50:, 0].mean()),
                'final_g_loss': float(loss_arr[-50:, 1].mean()),
                'final': trajectory[-1] if trajectory else {}, 'trajectory': trajectory}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ('settings', 'trajectory')},
-                     indent=1))
-    return metrics
+    return write_metrics(args.out, metrics, hide=('settings', 'trajectory'))
 
 
 if __name__ == '__main__':

@@ -25,7 +25,6 @@ per attribute, recall@k, CLIP scores) and checkpoint.npz (which --resume continu
 """
 import argparse
 import itertools
-import json
 import math
 import os
 import time
@@ -43,7 +42,7 @@ from minigen.models.clip import CLIP, retrieval_recall, zero_shot_predict
 from minigen.models.encoders import ResNetEncoder, TextTransformer
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          text_width=64, text_layers=2, n_train=20000, n_test=1000),
@@ -229,10 +228,7 @@ def main(argv=None):
                'retrieval_recall_strict_100_pairs': recall_strict,
                'clip_score_real': score_real, 'clip_score_shuffled': score_shuffled,
                'n_test_held_out_pairs': int(held.sum())}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k != 'settings'}, indent=1))
-    return metrics
+    return write_metrics(args.out, metrics)
 
 
 if __name__ == '__main__':

@@ -24,7 +24,6 @@ latent pairs), loss.png, metrics.png (FID and KID against step), precision_recal
 metrics.json and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import time
 
@@ -39,7 +38,7 @@ from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MNIST_ROOTS = (os.path.join(HERE, '..', 'shared', 'data', 'mnist'),        # a checkout's shared/
@@ -197,11 +196,7 @@ def main(argv=None):
                'final_d_loss': float(loss_arr[-50:, 0].mean()),
                'final_g_loss': float(loss_arr[-50:, 1].mean()),
                'final': trajectory[-1] if trajectory else {}, 'trajectory': trajectory}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ('settings', 'trajectory')},
-                     indent=1))
-    return metrics
+    return write_metrics(args.out, metrics, hide=('settings', 'trajectory'))
 
 
 if __name__ == '__main__':

@@ -32,7 +32,6 @@ previews/), cfg_grid.png (--class-cond: a row per class at a few guidance scales
 samplers.png (--compare-samplers), metrics.json and checkpoint.npz (--resume continues it).
 """
 import argparse
-import json
 import os
 import time
 
@@ -50,7 +49,7 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
 from minigen.models import UNet
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 # Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.16 s on 2 idle cores (0.80 s of
 # CPU at 32x32), so 1,500 steps plus DDIM-50 sampling fit in ~5 minutes at 16x16, where the
@@ -390,11 +389,7 @@ def main(argv=None):
                'loss_vs_t': {int(c): float(v) for c, v in zip(centres[seen], mean_loss[seen])},
                **({'sampler_seconds': timings} if timings else {}),
                **quality(samples, held[:n_samples], args.dataset)}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ('settings', 'loss_vs_t')},
-                     indent=1))
-    return metrics
+    return write_metrics(args.out, metrics, hide=('settings', 'loss_vs_t'))
 
 
 if __name__ == '__main__':

@@ -24,7 +24,6 @@ Writes to --out: samples.png (data beside samples), samples.npy, loss.png, loss_
 reverse.gif (noise -> data), metrics.json and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import math
 import os
 import tempfile
@@ -40,7 +39,7 @@ from minigen.data.toy2d import NAMES, toy2d, modes
 from minigen.diffusion import linear_schedule, diffusion_loss, ddpm_sample, TimestepLoss
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=8000, batch_size=256, T=100, samples=2000),
            'full': dict(steps=30000, batch_size=512, T=200, samples=5000)}
@@ -210,10 +209,7 @@ def main(argv=None):
                'final_loss': float(np.mean(losses[-100:])),
                **quality(samples, data[:n_samples],
                          toy2d(args.dataset, n_samples, seed=args.seed + 2)[0], args.dataset)}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k != 'settings'}, indent=1))
-    return metrics
+    return write_metrics(args.out, metrics)
 
 
 if __name__ == '__main__':

@@ -29,7 +29,6 @@ metrics.json (modes covered and fraction of samples within 3 sigma of a mode, ov
 training) and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import time
 
@@ -44,7 +43,7 @@ from minigen.models.gan import MLPDiscriminator, MLPGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=2000, batch_size=256, width=128, snapshots=6),
            'full': dict(steps=10000, batch_size=256, width=256, snapshots=8)}
@@ -194,11 +193,7 @@ def main(argv=None):
                **{f'{kind}_fraction_within_3_sigma': round(history[kind][-1][2], 4)
                   for kind in CONFIG},
                'history': history}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k not in ('settings', 'history')},
-                     indent=1))
-    return metrics
+    return write_metrics(args.out, metrics, hide=('settings', 'history'))
 
 
 if __name__ == '__main__':

@@ -21,7 +21,6 @@ each label, trained beside random), metrics.json (probe and k-NN accuracies, tra
 random, and their margin) and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -40,7 +39,7 @@ from minigen.models.probe import knn_accuracy, linear_probe_accuracy
 from minigen.models.simclr import SimCLR
 from minigen.optim import Adam
 
-from demos.conventions import MNIST_ROOT, add_run_arguments
+from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          n_train=2000, n_test=1000),
@@ -235,10 +234,7 @@ def main(argv=None):
                'chance_loss': float(np.log(2 * batch_size - 1)),
                'trained': trained, 'random_init': random_init,
                'linear_probe_margin': margin}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(metrics, f, indent=2)
-    print(json.dumps({k: v for k, v in metrics.items() if k != 'settings'}, indent=1))
-    return metrics
+    return write_metrics(args.out, metrics)
 
 
 if __name__ == '__main__':

@@ -26,7 +26,6 @@ Writes to --out: manifold.png, latent_scatter.png, samples.png, reconstructions.
 interpolations.png, loss.png, metrics.json and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import math
 import os
 import time
@@ -38,7 +37,7 @@ from minigen import viz
 from minigen.models.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200),
            'full': dict(steps=6000, steps_2d=15000, batch_size=128, warmup=1000)}
@@ -187,10 +186,7 @@ def main(argv=None):
               'dataset': dataset, 'step': step, 'train_seconds': round(train_seconds, 2),
               'final_loss': {k: float(np.mean(v[-50:])) for k, v in history.items()},
               'held_out': figures, 'held_out_images': len(test_x)}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=2, default=float)
-    print(json.dumps({k: v for k, v in result.items() if k != 'settings'}, indent=1, default=float))
-    return result
+    return write_metrics(args.out, result)
 
 
 if __name__ == '__main__':

@@ -28,7 +28,6 @@ training), tokens.png (a digit beside its token grid), loss.png, metrics.json (h
 MSE, PSNR, SSIM, codebook use) and checkpoint.npz (which --resume continues).
 """
 import argparse
-import json
 import os
 import time
 
@@ -42,7 +41,7 @@ from minigen.optim import Adam
 from minigen.viz.grid import font
 from minigen.viz.plots import color
 from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
-from demos.conventions import add_run_arguments
+from demos.conventions import add_run_arguments, write_metrics
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, hidden=(32, 64)),
            'full': dict(steps=5000, batch_size=128, hidden=(64, 128))}
@@ -149,10 +148,7 @@ def main(argv=None):
                   'perplexity': float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum())),
                   'bits_per_image': float(np.prod(tokens.shape[1:]) * np.log2(args.codes))},
               'held_out_images': len(test_x)}
-    with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k != 'settings'}, indent=1))
-    return result
+    return write_metrics(args.out, result)
 
 
 if __name__ == '__main__':
