@@ -269,3 +269,27 @@ def test_ema_state_dict_round_trip_and_mismatch():
     np.testing.assert_array_equal(wrong.shadow['weight'], before)
     with pytest.raises(ValueError, match='(?s)EMA.copy_to.*bias: in the averages, not in the model'):
         ema.copy_to(nn.Linear(2, 2, bias=False))
+
+
+def test_fused_cuda_updates_compile_and_match_the_array_lines(device):
+    """On a GPU Adam and EMA run one fused kernel per parameter; it must compile (a failure
+    would only warn and fall back) and give the unfused lines' result in float32."""
+    if device == 'cpu':
+        pytest.skip('the fused kernels are CUDA only')
+    from minigen.optim.adam import _ADAM_CUDA
+    from minigen.optim.ema import _EMA_CUDA
+    rng = np.random.default_rng(0)
+    p0, grads = rng.standard_normal(1000), rng.standard_normal((3, 1000))
+    results = []
+    for dev in ('cpu', device):
+        p = nn.Parameter(ag.tensor(p0, dtype=np.float32, device=dev))
+        opt = optim.Adam([p], lr=0.01)
+        for g in grads:
+            p.grad = ag.tensor(g, dtype=np.float32, device=dev)
+            opt.step()
+        results.append(p.numpy())
+    assert _ADAM_CUDA.kernel is not None and not _ADAM_CUDA.failed
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)
+    model = nn.Linear(2, 2).to(device)
+    optim.EMA(model, decay=0.9).update()
+    assert _EMA_CUDA.kernel is not None and not _EMA_CUDA.failed
