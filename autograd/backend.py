@@ -131,10 +131,25 @@ def rng(device):
 
 
 def get_rng_state():
-    """The CPU generator's state, as a JSON-able dict (for checkpoints)."""
-    return rng('cpu').bit_generator.state
+    """The generators' states, for checkpoints: {'cpu': NumPy's state (a JSON-able dict)} and,
+    once the GPU's generator exists, 'cuda': its cuRAND per-thread states as bytes (CuPy
+    keeps them in a device array, `bit_generator._state`, and offers no public getter)."""
+    state = {'cpu': rng('cpu').bit_generator.state}
+    if 'cuda' in _rngs:
+        state['cuda'] = cp.asnumpy(_rngs['cuda'].bit_generator._state)  # noqa: F821
+    return state
 
 
 def set_rng_state(state):
-    r = rng('cpu')
-    r.bit_generator.state = state
+    """Restore what `get_rng_state` returned (or, from older checkpoints, the CPU state
+    alone), so that a resumed run draws the same numbers as an uninterrupted one."""
+    if 'bit_generator' in state:  # the format before the GPU's state was saved
+        state = {'cpu': state}
+    if 'cuda' in state:
+        target = rng('cuda').bit_generator._state
+        if target.shape != state['cuda'].shape:
+            raise ValueError(f"backend.set_rng_state: the saved CUDA generator state has "
+                             f"{state['cuda'].size} bytes, this GPU's {target.size} (its size "
+                             f"follows the number of multiprocessors): it cannot be restored here")
+        target[...] = cp.asarray(state['cuda'])  # noqa: F821
+    rng('cpu').bit_generator.state = state['cpu']
