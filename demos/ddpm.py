@@ -22,7 +22,8 @@ shapes with large objects: ~0.16 s a step on 2 cores, so 1,500 steps and DDIM-50
 about 5 minutes.
 
     python -m demos.ddpm [--preset quick|full] [--dataset shapes|mnist|folder] [--data-dir D]
-        [--class-cond] [--compare-samplers] [--steps N] [--batch-size B] [--device cpu|cuda]
+        [--class-cond] [--compare-samplers] [--steps N] [--minutes M] [--batch-size B]
+        [--device cpu|cuda]
         [--seed S] [--out out/ddpm] [--resume]
 
 Writes to --out: samples.png, samples.npy ((N, C, H, W) in [0, 1]), reverse.gif (noise to
