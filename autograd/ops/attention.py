@@ -81,11 +81,17 @@ class ScaledDotProductAttention(Function):
 
 
 def _composed_backward(fn, g, q, k, v):
-    """The VJP above written with Tensor ops, so it can be differentiated again."""
+    """The VJP above written with Tensor ops, so it can be differentiated again. A query
+    whose keys are all masked gets P = 0, as in forward: its bias row is set to 0 (so the
+    softmax sees finite numbers, not -inf - -inf = nan) and its P row multiplied by 0."""
     s = (q @ k.transpose()) * fn.scale
     if fn.bias is not None:
-        s = s + Tensor._make(fn.bias)
-    p = s.softmax(-1)
+        xp = array_module(fn.bias)
+        dead = xp.isneginf(fn.bias).all(axis=-1, keepdims=True)  # (..., L, 1)
+        s = s + Tensor._make(xp.where(dead, 0, fn.bias).astype(fn.bias.dtype))
+        p = s.softmax(-1) * Tensor._make((~dead).astype(fn.bias.dtype))
+    else:
+        p = s.softmax(-1)
     dp = g @ v.transpose()
     ds = p * (dp - (dp * p).sum(-1, keepdims=True))
     return (ds @ k) * fn.scale, (ds.transpose() @ q) * fn.scale, p.transpose() @ g
