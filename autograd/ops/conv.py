@@ -35,6 +35,14 @@ A 1x1 convolution of such a channel-major input needs no copy at all. The column
 faults (the OS zeroes every new page), so they are written into a scratch buffer kept
 per thread (it holds the largest column matrix seen so far) and rebuilt for the weight
 gradient rather than kept alive until backward.
+
+Stride 1 (every 3x3 of a UNet, and the input gradient of each, a stride-1 transposed
+conv) copies only the kh vertical shifts of the padded input, R (C, kh, N, H_out, Wp):
+flattened over (n, h, v), kernel column j is R read j d entries further on, a view, so
+the product is kw matrix products on shifted views of R summed, and the copy is 3x x
+instead of 9x (with whole padded rows as its contiguous runs). The price: outputs are
+also computed at the padded columns v >= W_out (they read the next row; dropped), which
+costs Wp / W_out more product (6% at 32 x 32). About 1.3-2x faster per convolution here.
 """
 import threading
 
@@ -47,11 +55,12 @@ from ..tensor import Tensor
 _scratch = threading.local()  # one buffer per thread and (array library, dtype)
 
 
-def _scratch_array(xp, shape, dtype):
-    """An uninitialized array of `shape`, reusing this thread's buffer (grown as needed).
-    Valid only until the next call: used for columns that never leave a forward."""
+def _scratch_array(xp, shape, dtype, slot='columns'):
+    """An uninitialized array of `shape`, reusing this thread's buffer for `slot` (grown as
+    needed). Valid only until the next call for that slot: used for arrays that never
+    leave a forward."""
     buffers = _scratch.__dict__.setdefault('buffers', {})
-    key, size = (xp.__name__, np.dtype(dtype).str), int(np.prod(shape))
+    key, size = (xp.__name__, np.dtype(dtype).str, slot), int(np.prod(shape))
     if key not in buffers or buffers[key].size < size:
         buffers[key] = None  # free the old one before allocating the larger one
         buffers[key] = xp.empty(size, dtype)
@@ -84,6 +93,82 @@ def _im2col(x, kernel, size, stride, padding, dilation):
     return cols
 
 
+def _pad_channel_major(x, shape, padding):
+    """x (N, C, H, W) copied into zeros of `shape` (C, N, Hp, Wp) at offset `padding`."""
+    xp = array_module(x)
+    (N, C, H, W), (ph, pw) = x.shape, padding
+    x_pad = xp.zeros(shape, x.dtype)
+    x_pad[:, :, ph:ph + H, pw:pw + W] = x.transpose(1, 0, 2, 3)
+    return x_pad
+
+
+def _row_columns(x, kernel, size, padding, dilation):
+    """Columns (2) shifted vertically only, for stride 1: (C, kh, N, H_out, Wp) with
+        R[c, i, n, h, v] = x_pad[n, c, h + i d, v]    for every column v of the padded width Wp,
+    so that X[(c, i, j), (n, h, w)] = R[c, i, n, h, w + j d]: in R flattened to
+    (C kh, N H_out Wp), the kernel column j is the same matrix shifted right by j d entries.
+    Returns (R, Wp); R is 3x x for a 3x3 kernel where X is 9x, and each of its rows is a
+    contiguous run of x_pad (a fast copy)."""
+    xp = array_module(x)
+    (N, C, H, W), (ph, pw), (kh, kw), (dh, dw) = x.shape, padding, kernel, dilation
+    Hp = max(H + 2 * ph, size[0] + dh * (kh - 1))
+    Wp = max(W + 2 * pw, size[1] + dw * (kw - 1))
+    x_pad = _pad_channel_major(x, (C, N, Hp, Wp), padding)
+    sc, sn, sh, sw = x_pad.strides
+    windows = xp.lib.stride_tricks.as_strided(  # windows[c, i, n, h, v] = x_pad[c, n, h + i d, v]
+        x_pad, shape=(C, kh, N, size[0], Wp), strides=(sc, dh * sh, sn, sh, sw))
+    rows = _scratch_array(xp, windows.shape, x.dtype)
+    rows[...] = windows
+    return rows, Wp
+
+
+def _conv_rows(x, w, b, size, padding, dilation, groups):
+    """conv2d with stride 1 as kw matrix products on shifted views of _row_columns:
+        Y[:, q] = sum_j W[:, :, :, j] R[:, q + j d]       (q = (n, h, v) flattened over N H_out Wp)
+    Y is computed for every v < Wp; the columns v >= W_out read the next row and are dropped.
+    Returns y (N, C_out) + size as a view of a channel-major (C_out, N, H_out, Wp) array."""
+    xp = array_module(x)
+    (N, C), (C_out, Cg, kh, kw), G, dw = x.shape[:2], w.shape, groups, dilation[1]
+    rows, Wp = _row_columns(x, (kh, kw), size, padding, dilation)
+    Q = N * size[0] * Wp
+    L = Q - dw * (kw - 1)  # the last (kw - 1) d columns of Y would read past R's end
+    R = rows.reshape(G, Cg * kh, Q)
+    w_j = w.reshape(G, C_out // G, Cg, kh, kw).transpose(4, 0, 1, 2, 3).reshape(
+        kw, G, C_out // G, Cg * kh)  # w_j[j, g] = W[g's outputs, :, :, j] as a matrix
+    y = xp.empty((G, C_out // G, Q), x.dtype)
+    y[..., L:] = 0  # beyond the last row's W_out: never read
+    xp.matmul(w_j[0], R[..., :L], out=y[..., :L])
+    if kw > 1:
+        term = _scratch_array(xp, (G, C_out // G, L), x.dtype, slot='product')
+        for j in range(1, kw):
+            xp.matmul(w_j[j], R[..., j * dw:j * dw + L], out=term)
+            y[..., :L] += term
+    y = y.reshape(C_out, N, size[0], Wp)
+    if b is not None:
+        y += b[:, None, None, None]
+    return y[..., :size[1]].transpose(1, 0, 2, 3)
+
+
+def _weight_grad_rows(x, g, kernel, padding, dilation, groups):
+    """dL/dW = dY X^T (3) for stride 1 from _row_columns: column j of the kernel is
+        dW[:, :, :, j] = dY_pad R[:, j d : j d + L]^T
+    with dY_pad = g channel-major and zero-padded to the width Wp (so that the columns
+    v >= W_out, which R pairs with the next row's pixels, contribute nothing)."""
+    xp = array_module(x)
+    (N, C), (_, C_out, H_out, W_out), G = x.shape[:2], g.shape, groups
+    (kh, kw), dw = kernel, dilation[1]
+    rows, Wp = _row_columns(x, kernel, (H_out, W_out), padding, dilation)
+    Q = N * H_out * Wp
+    L = Q - dw * (kw - 1)
+    R = rows.reshape(G, C // G * kh, Q)
+    g_pad = _pad_channel_major(g, (C_out, N, H_out, Wp), (0, 0)).reshape(G, C_out // G, Q)
+    gw = xp.empty((kw, G, C // G * kh, C_out // G), x.dtype)  # R dY^T: the faster order
+    for j in range(kw):
+        xp.matmul(R[..., j * dw:j * dw + L], g_pad[..., :L].transpose(0, 2, 1), out=gw[j])
+    gw = gw.reshape(kw, G, C // G, kh, C_out // G).transpose(1, 4, 2, 3, 0)
+    return xp.ascontiguousarray(gw).reshape(C_out, C // G, kh, kw)
+
+
 def _col2im(cols, size, stride, padding, dilation):
     """The adjoint of _im2col: add each column entry back to its pixel; (N, C, H, W) = size."""
     xp = array_module(cols)
@@ -104,7 +189,10 @@ def _channel_matrix(y, groups):
 
 
 def _conv(x, w, b, size, stride, padding, dilation, groups):
-    """y = W X + b (the product per group), X the columns (2) of x; (N, C_out) + size."""
+    """y = W X + b (the product per group), X the columns (2) of x; (N, C_out) + size.
+    Stride 1 with a kernel wider than 1 goes through _conv_rows (3x copies instead of 9x)."""
+    if stride == (1, 1) and w.shape[3] > 1:
+        return _conv_rows(x, w, b, size, padding, dilation, groups)
     N, C_out, G = x.shape[0], w.shape[0], groups
     cols = _im2col(x, w.shape[2:], size, stride, padding, dilation)
     M = N * size[0] * size[1]
@@ -171,6 +259,8 @@ class ConvWeightGrad(Function):
     def forward(self, x, g):
         xp = array_module(x)
         (N, C), (C_out, G) = x.shape[:2], (g.shape[1], self.groups)
+        if self.stride == (1, 1) and self.kernel[1] > 1:
+            return _weight_grad_rows(x, g, self.kernel, self.padding, self.dilation, G)
         cols = _im2col(x, self.kernel, g.shape[2:], self.stride, self.padding, self.dilation)
         cols = cols.reshape(G, -1, N * g.shape[2] * g.shape[3])
         gw_t = xp.matmul(cols, _channel_matrix(g, G).transpose(0, 2, 1))  # X dY^T: faster order
