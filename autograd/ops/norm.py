@@ -25,6 +25,17 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 
+def _sum(a, axes):
+    """a.sum(axis=axes, keepdims=True). Where `axes` are a's last ones and a is contiguous,
+    as a matrix-vector product a (M, n) @ ones(n): BLAS does that 3-5x faster than
+    NumPy's reduction (which sums pairwise, on one thread)."""
+    xp, k = array_module(a), len(axes)
+    if not k or tuple(axes) != tuple(range(a.ndim - k, a.ndim)) or not a.flags.c_contiguous:
+        return a.sum(axis=axes, keepdims=True)
+    n = math.prod(a.shape[a.ndim - k:])
+    return xp.matmul(a.reshape(-1, n), xp.ones(n, a.dtype)).reshape(a.shape[:a.ndim - k] + (1,) * k)
+
+
 class Normalize(Function):
     """y = gamma * (x - mu_R) / sqrt(var_R + eps) + beta; gamma and beta are given
     already shaped to broadcast against x (or left out: `affine` says which are
@@ -34,8 +45,9 @@ class Normalize(Function):
         xp = array_module(x)
         gamma, beta = _split(self.affine, params)
         y = xp.empty_like(x)  # the output, first used as scratch for (x - mu)^2
-        self.xc = x - x.mean(axis=self.axis, keepdims=True)
-        var = xp.square(self.xc, out=y).mean(axis=self.axis, keepdims=True)  # two-pass: stable
+        n = math.prod(x.shape[a] for a in self.axis)
+        self.xc = x - _sum(x, self.axis) / n
+        var = _sum(xp.square(self.xc, out=y), self.axis) / n  # two-pass: stable
         self.rstd = 1 / xp.sqrt(var + self.eps)
         xp.multiply(self.xc, self.rstd if gamma is None else gamma * self.rstd, out=y)  # xhat gamma
         if beta is not None:
@@ -80,8 +92,8 @@ def _fused_backward(fn, g, gamma, beta):
     only_R = tuple(a for a in fn.axis if a not in A)
     only_A = tuple(a for a in A if a not in fn.axis)
     gx = g * xc
-    s1 = g.sum(axis=shared, keepdims=True) if shared else g  # sum_{R&A} g
-    s2 = gx.sum(axis=shared, keepdims=True) * rstd           # sum_{R&A} g * xhat
+    s1 = _sum(g, shared) if shared else g                    # sum_{R&A} g
+    s2 = _sum(gx, shared) * rstd                             # sum_{R&A} g * xhat
     grads = [None]
     if gamma is not None:
         grads.append(s2.sum(axis=only_A, keepdims=True))
