@@ -20,7 +20,9 @@ with scale = 1 / scale_factor if it is given, else in / out; bilinear weighs the
 neighbours floor(src) and floor(src) + 1 (clamped to in - 1) by 1 - frac and frac.
 Both rules are linear and act on each axis separately, so the resize is two small
 matrices, y = A_h x A_w^T  (A_h: H_out x H, A_w: W_out x W), and its gradient is
-A_h^T g A_w: the same Function with the matrices transposed.
+A_h^T g A_w: the same Function with the matrices transposed. Nearest upsampling by
+integer factors (a UNet's x2) has 0/1 repeat matrices; it is done as one broadcast copy
+(RepeatPixels), whose gradient sums each block, instead of two matrix products.
 """
 import numpy as np
 
@@ -166,6 +168,28 @@ class Resize2d(Function):
         return Resize2d.apply(g, A_h=self.A_h.T, A_w=self.A_w.T)
 
 
+class RepeatPixels(Function):
+    """y[n, c, h, w] = x[n, c, h // kh, w // kw]: nearest upsampling by integers (kh, kw)."""
+
+    def forward(self, x):
+        (N, C, H, W), (kh, kw) = x.shape, self.factors
+        y = array_module(x).empty((N, C, H, kh, W, kw), x.dtype)
+        y[...] = x[:, :, :, None, :, None]
+        return y.reshape(N, C, H * kh, W * kw)
+
+    def backward(self, g):  # x[h, w] was copied to a kh x kw block: its gradient is the block's sum
+        (N, C, H, W), (kh, kw) = g.shape, self.factors
+        return g.reshape(N, C, H // kh, kh, W // kw, kw).sum(axis=(3, 5))
+
+
+def _repeat_factor(A):
+    """k where A (n_out, n_in) is the 0/1 matrix of repeating every row k times, else None."""
+    (n_out, n_in), k = A.shape, A.shape[0] // A.shape[1]
+    if n_out != k * n_in or k < 1:
+        return None
+    return k if np.array_equal(A, np.repeat(np.eye(n_in, dtype=A.dtype), k, axis=0)) else None
+
+
 def _resize_matrix(n_in, n_out, scale_factor, mode, align_corners, dtype):
     """The (n_out, n_in) matrix of one axis (the formulas of the module docstring). The
     coordinates are computed in PyTorch's precision (float32 for nearest and for float32
@@ -215,7 +239,10 @@ def interpolate(x, scale_factor=None, size=None, mode='nearest', align_corners=F
         if min(out) < 1:
             raise ValueError(f"interpolate: scale_factor {scale_factor} makes input {x.shape} "
                              f"an empty {out} image")
-    xp = array_module(x.data)
-    A_h, A_w = (xp.asarray(_resize_matrix(n, m, f, mode, align_corners, x.dtype))
+    A_h, A_w = (_resize_matrix(n, m, f, mode, align_corners, x.dtype)
                 for n, m, f in zip((H, W), out, factors))
-    return Resize2d.apply(x, A_h=A_h, A_w=A_w)
+    repeats = (_repeat_factor(A_h), _repeat_factor(A_w))
+    if mode == 'nearest' and None not in repeats:
+        return RepeatPixels.apply(x, factors=repeats)
+    xp = array_module(x.data)
+    return Resize2d.apply(x, A_h=xp.asarray(A_h), A_w=xp.asarray(A_w))
