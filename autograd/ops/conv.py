@@ -40,11 +40,11 @@ Stride 1 (every 3x3 of a UNet, and the input gradient of each, a stride-1 transp
 conv) copies only the kh vertical shifts of the padded input, R (C, kh, N, H_out, Wp):
 flattened over (n, h, v), kernel column j is R read j d entries further on, so the
 product is one matrix product [W_0; ...; W_kw-1] R whose kw row blocks are summed with
-shifts of j d entries (output-sized work), and the copy is 3x x
-instead of 9x (with whole padded rows as its contiguous runs). The price: outputs are
-also computed at the padded columns v >= W_out (dropped), which costs Wp / W_out more
-product; rows padded on one side only, whose zeros serve as the right padding of the
-row before, keep that at (W + p) / W (3% at 32 x 32, 12% at 8 x 8). About 1.3-2x faster per convolution here.
+shifts of j d entries (output-sized work), and the copy is 3x x instead of 9x (with
+whole padded rows as its contiguous runs). The price: outputs are also computed at the
+padded columns v >= W_out (dropped), Wp / W_out more product; rows padded on the left
+only, whose zeros serve as the right padding of the row before, keep that at (W + p) / W
+(3% at 32 x 32, 12% at 8 x 8). About 1.3-2x faster per convolution here.
 """
 import threading
 

@@ -21,8 +21,8 @@ neighbours floor(src) and floor(src) + 1 (clamped to in - 1) by 1 - frac and fra
 Both rules are linear and act on each axis separately, so the resize is two small
 matrices, y = A_h x A_w^T  (A_h: H_out x H, A_w: W_out x W), and its gradient is
 A_h^T g A_w: the same Function with the matrices transposed. Nearest upsampling by
-integer factors (a UNet's x2) has 0/1 repeat matrices; it is done as one broadcast copy
-(RepeatPixels), whose gradient sums each block, instead of two matrix products.
+integer factors (a UNet's x2) has 0/1 repeat matrices; it is done by copying instead
+(RepeatPixels), and its gradient by summing each block (SumPixelBlocks).
 """
 import numpy as np
 
@@ -263,8 +263,8 @@ def interpolate(x, scale_factor=None, size=None, mode='nearest', align_corners=F
                              f"an empty {out} image")
     A_h, A_w = (_resize_matrix(n, m, f, mode, align_corners, x.dtype)
                 for n, m, f in zip((H, W), out, factors))
-    repeats = (_repeat_factor(A_h), _repeat_factor(A_w))
-    if mode == 'nearest' and None not in repeats:
+    repeats = (_repeat_factor(A_h), _repeat_factor(A_w)) if mode == 'nearest' else (None,)
+    if None not in repeats:
         return RepeatPixels.apply(x, factors=repeats)
     xp = array_module(x.data)
     return Resize2d.apply(x, A_h=xp.asarray(A_h), A_w=xp.asarray(A_w))
