@@ -104,16 +104,15 @@ class NormalizeSilu(Normalize):
             s = y.sigmoid()
             dy = g.reshape(self.shape) * (s * (1 + y * (1 - s)))
             grads = _composed_backward(self, dy, x.reshape(self.shape), gamma, beta)
-        else:  # 2 silu'(y) = 2 s (1 + 2 u (1 - s)) = s2 (1 + u (2 - s2)), in one buffer
+        else:  # dL/dy = g silu'(y) = g s2 (1 + u (2 - s2)) / 2, the 1/2 left to the closed form
             dy = array_module(g.data).subtract(2, self.s2)
             dy *= self.u
             dy += 1
             dy *= self.s2
             dy_as_g = dy.reshape(g.shape)  # a view: g is read in its own layout, not copied
             dy_as_g *= g.data
-            dy *= 0.5
             gamma, beta = (None if p is None else p.data for p in (gamma, beta))
-            grads = [Tensor._make(a) for a in _fused_backward(self, dy, gamma, beta)]
+            grads = [Tensor._make(a) for a in _fused_backward(self, dy, gamma, beta, scale=0.5)]
         grads[0] = grads[0].reshape(x.shape)
         return tuple(grads) if params else grads[0]
 
@@ -126,7 +125,7 @@ def _split(affine, params):
     return gamma, beta
 
 
-def _fused_backward(fn, g, gamma, beta):
+def _fused_backward(fn, g, gamma, beta, scale=1):
     """Closed form of the VJP, on raw arrays. With ghat = g * gamma and n = |R|:
       d xhat_j / d x_i = (delta_ij - 1/n - xhat_i xhat_j / n) / sigma
     (mu and sigma depend on every x_i of the group), so summing ghat_j over j:
@@ -136,7 +135,9 @@ def _fused_backward(fn, g, gamma, beta):
     are the spatial axes): ghat there is g times a constant gamma, so
     mean_R(ghat * xhat) = sum_{R-A} gamma * (sum_{R&A} g * xhat) / n.
     Forward kept x - mu = xhat sigma (not xhat: one pass fewer), so xhat = xc * rstd.
-    Returns [dx] + [dgamma] + [dbeta], the last two where present.
+    Returns [dx] + [dgamma] + [dbeta], the last two where present, for the upstream
+    gradient scale * g (the VJP is linear in g: the scale multiplies the small sums and
+    dx's per-row factor instead of costing a pass over g).
     """
     xc, rstd = fn.xc, fn.rstd
     n = math.prod(xc.shape[a] for a in fn.axis)
@@ -147,7 +148,9 @@ def _fused_backward(fn, g, gamma, beta):
     only_A = tuple(a for a in A if a not in fn.axis)
     gx = g * xc
     s1 = _sum(g, shared) if shared else g                    # sum_{R&A} g
-    s2 = _sum(gx, shared) * rstd                             # sum_{R&A} g * xhat
+    s2 = _sum(gx, shared) * (rstd * scale)                   # sum_{R&A} g * xhat
+    if scale != 1:
+        s1 = s1 * scale
     grads = [None]
     if gamma is not None:
         grads.append(s2.sum(axis=only_A, keepdims=True))
@@ -157,7 +160,7 @@ def _fused_backward(fn, g, gamma, beta):
         s1, s2 = s1 * gamma, s2 * gamma
     m1 = s1.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat)
     m2 = s2.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat * xhat)
-    dx = g * (rstd if gamma is None else gamma * rstd)  # ghat / sigma, in passes over x:
+    dx = g * (rstd * scale if gamma is None else gamma * (rstd * scale))  # ghat / sigma:
     dx -= array_module(g).multiply(xc, m2 * rstd * rstd, out=gx)  # - xhat * m2 / sigma
     dx -= m1 * rstd                                               # - m1 / sigma
     grads[0] = dx
