@@ -4,7 +4,8 @@
 Prints {workload: median seconds} as JSON. With --compare REF (the JSON written by
 ../shared/bench/torch_reference.py in the same session) it also prints the ratio
 minigen / PyTorch for every key both have. Timing never fails anything. --profile prints
-instead where one unet_step's time goes, per op type (as python -m benchmarks.unet --profile).
+instead where one unet_step's and one ddim_sample step's time go, per op type (as
+python -m benchmarks.unet --profile).
 """
 import argparse
 import importlib
@@ -21,7 +22,7 @@ def main():
     ap.add_argument('--only', default='', help='comma-separated workload names')
     ap.add_argument('--json', help='also write the results to this file')
     ap.add_argument('--compare', help='PyTorch reference JSON to divide by')
-    ap.add_argument('--profile', action='store_true', help="unet_step's time per op type")
+    ap.add_argument('--profile', action='store_true', help="unet_step's and ddim_sample's time per op type")
     args = ap.parse_args()
     if args.profile:
         from benchmarks import unet

@@ -8,7 +8,8 @@ ddim_sample  50 deterministic DDIM steps (eta 0, timesteps round(linspace(999, 0
 unet_params  the parameter count, 1,112,801 as in the PyTorch reference
 
     python -m benchmarks --only unet            # the three numbers
-    python -m benchmarks.unet --profile         # where unet_step's time goes, per op
+    python -m benchmarks.unet --profile         # where the time goes, per op: unet_step,
+                                                # then one ddim_sample per denoising step
 """
 import argparse
 
@@ -56,12 +57,17 @@ def main(argv=None):
     if not args.profile:
         print(run(args.device))
         return
-    _, step, _ = _setup(args.device)
+    _, step, sample = _setup(args.device)
     step()
     with OpProfiler(args.device) as prof:
         for _ in range(args.steps):
             step()
-    print(prof.report(per=args.steps))
+    print(f"unet_step (batch 32, forward + backward + Adam), per step:\n{prof.report(per=args.steps)}")
+    sample()
+    with OpProfiler(args.device) as prof:
+        sample()
+    print(f"\nddim_sample (batch 16, forward only under no_grad), per denoising step of 50:\n"
+          f"{prof.report(per=50)}")
 
 
 if __name__ == '__main__':

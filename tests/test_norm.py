@@ -182,6 +182,91 @@ def test_group_norm_gradient_of_a_realistic_layer_along_a_direction(device):
     assert_gradients_close(lambda x, w, b: F.group_norm(x, 4, w, b), x, w, b, mode='direction')
 
 
+# --- group_norm_silu: silu(group_norm(x)) as one op (NormalizeSilu) ----------------------
+def np_silu(a):
+    return a / (1 + np.exp(-a))
+
+
+def gn_silu_case(draw, device, max_side=3):
+    """group_norm's case with silu applied: (x, gamma, beta, fused op, composed, reference)."""
+    x, gamma, beta, _, _, gn_ref = draw(case('group_norm', device, max_side))
+    G = draw(st.sampled_from([g for g in range(1, x.shape[1] + 1) if x.shape[1] % g == 0]))
+
+    def fused(x, w, b):
+        return F.group_norm_silu(x, G, w, b)
+
+    def composed(x, w, b):  # the two ops of before (their gradients are tested above)
+        return F.silu(F.group_norm(x, G, w, b))
+
+    def ref(a, w, b):
+        y = np_normalize(a.reshape(a.shape[0], G, -1), (2,), None, None).reshape(a.shape)
+        y = y * (1 if w is None else w.reshape(channel_shape(a))) + (
+            0 if b is None else b.reshape(channel_shape(a)))
+        return np_silu(y)
+    return x, gamma, beta, fused, composed, ref
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@given(data=st.data())
+def test_group_norm_silu_forward_matches_numpy_formula(device, data):
+    x, gamma, beta, fused, _, ref = gn_silu_case(data.draw, device)
+    fn, params = with_params(fused, gamma, beta)
+    assert_forward_close(fn, with_params(ref, gamma, beta)[0], x, *params, rtol=1e-6, atol=1e-9)
+    with ag.no_grad():  # the forward without a backward takes its own (in-place) path
+        np.testing.assert_allclose(fn(x, *params).numpy(),
+                                   with_params(ref, gamma, beta)[0](
+                                       x.numpy(), *(p.numpy() for p in params)),
+                                   rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@given(data=st.data())
+def test_group_norm_silu_gradient_matches_central_differences(device, data):
+    x, gamma, beta, fused, _, _ = gn_silu_case(data.draw, device)
+    fn, params = with_params(fused, gamma, beta)
+    assert_gradients_close(fn, x, *params)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@given(data=st.data())
+def test_group_norm_silu_gradient_equals_the_two_ops_gradient(device, data):
+    x, gamma, beta, fused, composed, _ = gn_silu_case(data.draw, device, max_side=5)
+    inputs = [t.requires_grad_() for t in [x, gamma, beta] if t is not None]
+    u = ag.randn(*x.shape, dtype=ag.float64, device=device)
+    got = ag.grad(with_params(fused, gamma, beta)[0](*inputs), inputs, u)
+    want = ag.grad(with_params(composed, gamma, beta)[0](*inputs), inputs, u)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@settings(max_examples=6)
+@given(data=st.data())
+def test_group_norm_silu_create_graph_and_second_derivatives(device, data):
+    """Under create_graph the backward is the Tensor-op formula: the same values, and
+    differentiable again (checked against central differences)."""
+    x, gamma, beta, fused, _, _ = gn_silu_case(data.draw, device, max_side=2)
+    fn, params = with_params(fused, gamma, beta)
+    inputs = [t.requires_grad_() for t in [x] + params]
+    u = ag.randn(*x.shape, dtype=ag.float64, device=device)
+    fused_grads = ag.grad(fn(*inputs), inputs, u)
+    graph_grads = ag.grad(fn(*inputs), inputs, u, create_graph=True)
+    assert graph_grads[0].requires_grad
+    for g, w in zip(graph_grads, fused_grads):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8, atol=1e-10)
+    assert_gradients_close(fn, x.detach(), *(p.detach() for p in params), gradgrad=True)
+
+
+def test_group_norm_silu_float32_stays_float32(device):
+    x = ag.randn(2, 4, 3, 3, device=device, requires_grad=True)
+    w, b = ag.randn(4, device=device, requires_grad=True), ag.randn(4, device=device, requires_grad=True)
+    y = F.group_norm_silu(x, 2, w, b)
+    y.backward(ag.randn(*y.shape, device=device))
+    assert {y.dtype, x.grad.dtype, w.grad.dtype, b.grad.dtype} == {np.dtype(np.float32)}
+    np.testing.assert_allclose(y.numpy(), F.silu(F.group_norm(x, 2, w, b)).numpy(), rtol=1e-5,
+                               atol=1e-6)
+
+
 # --- batch norm's running statistics and eval mode -------------------------------
 def test_batch_norm_training_updates_running_stats_like_pytorch(device):
     ag.manual_seed(1)

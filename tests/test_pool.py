@@ -262,3 +262,22 @@ def test_nearest_upsampling_by_two_repeats_every_pixel(device):
 def test_bad_input_raises_a_clear_error(device, call, match):
     with pytest.raises(ValueError, match=match):
         call(device)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@settings(max_examples=8)
+@given(data=st.data(), factors=st.tuples(st.integers(1, 3), st.integers(1, 3)))
+def test_integer_nearest_upsampling_is_the_repeat_matrices_product(device, data, factors):
+    """The RepeatPixels fast path equals Resize2d with the 0/1 matrices it replaces, and so
+    does its gradient (and the gradient of that, through g)."""
+    from autograd.ops.pool import RepeatPixels, Resize2d
+    x = data.draw(seeded((2, 2, 3, 4), device), label='x')
+    size = (3 * factors[0], 4 * factors[1])
+    y = interpolate(x.detach().requires_grad_(), size=size)
+    assert isinstance(y.creator, RepeatPixels)
+    A_h, A_w = (ag.backend.xp_for(device).asarray(np.repeat(np.eye(n), k, axis=0))
+                for n, k in zip((3, 4), factors))
+    want = Resize2d.apply(x, A_h=A_h, A_w=A_w)
+    np.testing.assert_array_equal(y.numpy(), want.numpy())
+    g = data.draw(seeded((2, 2) + size, device), label='g')
+    ag.gradcheck(vjp_in(lambda t: interpolate(t, size=size)), [x, g])

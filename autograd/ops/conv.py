@@ -35,6 +35,16 @@ A 1x1 convolution of such a channel-major input needs no copy at all. The column
 faults (the OS zeroes every new page), so they are written into a scratch buffer kept
 per thread (it holds the largest column matrix seen so far) and rebuilt for the weight
 gradient rather than kept alive until backward.
+
+Stride 1 (every 3x3 of a UNet, and the input gradient of each, a stride-1 transposed
+conv) copies only the kh vertical shifts of the padded input, R (C, kh, N, H_out, Wp):
+flattened over (n, h, v), kernel column j is R read j d entries further on, so the
+product is one matrix product [W_0; ...; W_kw-1] R whose kw row blocks are summed with
+shifts of j d entries (output-sized work), and the copy is 3x x instead of 9x (with
+whole padded rows as its contiguous runs). The price: outputs are also computed at the
+padded columns v >= W_out (dropped), Wp / W_out more product; rows padded on the left
+only, whose zeros serve as the right padding of the row before, keep that at (W + p) / W
+(3% at 32 x 32, 12% at 8 x 8). About 1.3-2x faster per convolution here.
 """
 import threading
 
@@ -47,11 +57,12 @@ from ..tensor import Tensor
 _scratch = threading.local()  # one buffer per thread and (array library, dtype)
 
 
-def _scratch_array(xp, shape, dtype):
-    """An uninitialized array of `shape`, reusing this thread's buffer (grown as needed).
-    Valid only until the next call: used for columns that never leave a forward."""
+def _scratch_array(xp, shape, dtype, slot='columns'):
+    """An uninitialized array of `shape`, reusing this thread's buffer for `slot` (grown as
+    needed). Valid only until the next call for that slot: used for arrays that never
+    leave a forward."""
     buffers = _scratch.__dict__.setdefault('buffers', {})
-    key, size = (xp.__name__, np.dtype(dtype).str), int(np.prod(shape))
+    key, size = (xp.__name__, np.dtype(dtype).str, slot), int(np.prod(shape))
     if key not in buffers or buffers[key].size < size:
         buffers[key] = None  # free the old one before allocating the larger one
         buffers[key] = xp.empty(size, dtype)
@@ -84,6 +95,92 @@ def _im2col(x, kernel, size, stride, padding, dilation):
     return cols
 
 
+def _pad_channel_major(x, shape, padding):
+    """x (N, C, H, W) copied into zeros of `shape` (C, N, Hp, Wp) at offset `padding`."""
+    xp = array_module(x)
+    (N, C, H, W), (ph, pw) = x.shape, padding
+    x_pad = xp.zeros(shape, x.dtype)
+    x_pad[:, :, ph:ph + H, pw:pw + W] = x.transpose(1, 0, 2, 3)
+    return x_pad
+
+
+def _row_columns(x, kernel, size, padding, dilation):
+    """Columns (2) shifted vertically only, for stride 1: (C, kh, N, H_out, Wp) with
+        R[c, i, n, h, v] = x_pad[n, c, h + i d, v]    for every column v of the padded width Wp,
+    so that X[(c, i, j), (n, h, w)] = R[c, i, n, h, w + j d]: in R flattened to
+    (C kh, N H_out Wp), the kernel column j is the same matrix shifted right by j d entries.
+    Returns (R, Wp); R is 3x x for a 3x3 kernel where X is 9x, and each of its rows is a
+    contiguous run of x_pad (a fast copy).
+    The rows have zeros on the left only (pw of them) and are just wide enough that a patch
+    reaching past a row's end reads the next row's left zeros (or past R's end: zero too),
+    which serve as its right padding: Wp = W + pw for a 'same' conv, not W + 2 pw, so fewer
+    columns are computed and dropped."""
+    xp = array_module(x)
+    (N, C, H, W), (ph, pw), (kh, kw), (dh, dw) = x.shape, padding, kernel, dilation
+    Hp = max(H + 2 * ph, size[0] + dh * (kh - 1))
+    Wp = max(W + pw, size[1] + dw * (kw - 1) - pw, size[1])
+    x_pad = _pad_channel_major(x, (C, N, Hp, Wp), padding)
+    sc, sn, sh, sw = x_pad.strides
+    windows = xp.lib.stride_tricks.as_strided(  # windows[c, i, n, h, v] = x_pad[c, n, h + i d, v]
+        x_pad, shape=(C, kh, N, size[0], Wp), strides=(sc, dh * sh, sn, sh, sw))
+    rows = _scratch_array(xp, windows.shape, x.dtype)
+    rows[...] = windows
+    return rows, Wp
+
+
+def _conv_rows(x, w, b, size, padding, dilation, groups):
+    """conv2d with stride 1 from _row_columns: with W_j = W[:, :, :, j] as a (C_out, C kh)
+    matrix and q = (n, h, v) flattened over (N, H_out, Wp),
+        Y[:, q] = sum_j (W_j R)[:, q + j d]
+    The kw products are one: Z = [W_0; W_1; ...] R, then kw - 1 shifted additions of
+    output-sized slices (a term with q + j d past R's end reads zeros: it is left out).
+    Y is computed for every v < Wp; the columns v >= W_out are dropped. Returns
+    y (N, C_out) + size, a view of a channel-major (C_out, N, H_out, Wp) array."""
+    xp = array_module(x)
+    (N, C), (C_out, Cg, kh, kw), G, dw = x.shape[:2], w.shape, groups, dilation[1]
+    rows, Wp = _row_columns(x, (kh, kw), size, padding, dilation)
+    Q = N * size[0] * Wp
+    w_stack = w.reshape(G, C_out // G, Cg, kh, kw).transpose(0, 4, 1, 2, 3).reshape(
+        G, kw * (C_out // G), Cg * kh)  # [W_0; W_1; ...] per group
+    Z = _scratch_array(xp, (G, kw * (C_out // G), Q), x.dtype, slot='product')
+    xp.matmul(w_stack, rows.reshape(G, Cg * kh, Q), out=Z)
+    Z = Z.reshape(G, kw, C_out // G, Q)
+    y = xp.empty((G, C_out // G, Q), x.dtype)
+    L = max(Q - dw, 0)  # (W_1 R)[:, q + d] exists for q < L
+    if kw == 1:
+        y[...] = Z[:, 0]
+    else:
+        xp.add(Z[:, 0, :, :L], Z[:, 1, :, dw:], out=y[..., :L])
+        y[..., L:] = Z[:, 0, :, L:]
+    for j in range(2, kw):
+        y[..., :max(Q - j * dw, 0)] += Z[:, j, :, j * dw:]
+    y = y.reshape(C_out, N, size[0], Wp)
+    if b is not None:
+        y += b[:, None, None, None]
+    return y[..., :size[1]].transpose(1, 0, 2, 3)
+
+
+def _weight_grad_rows(x, g, kernel, padding, dilation, groups):
+    """dL/dW = dY X^T (3) for stride 1 from _row_columns: column j of the kernel is
+        dW[:, :, :, j] = dY_pad[:, :Q - j d] R[:, j d:]^T
+    with dY_pad = g channel-major and zero-padded to the width Wp (so that the columns
+    v >= W_out, which R pairs with other pixels, contribute nothing; reads past R's end
+    are zeros, left out)."""
+    xp = array_module(x)
+    (N, C), (_, C_out, H_out, W_out), G = x.shape[:2], g.shape, groups
+    (kh, kw), dw = kernel, dilation[1]
+    rows, Wp = _row_columns(x, kernel, (H_out, W_out), padding, dilation)
+    Q = N * H_out * Wp
+    R = rows.reshape(G, C // G * kh, Q)
+    g_pad = _pad_channel_major(g, (C_out, N, H_out, Wp), (0, 0)).reshape(G, C_out // G, Q)
+    gw = xp.empty((kw, G, C // G * kh, C_out // G), x.dtype)  # R dY^T: the faster order
+    for j in range(kw):
+        L = max(Q - j * dw, 0)
+        xp.matmul(R[..., j * dw:j * dw + L], g_pad[..., :L].transpose(0, 2, 1), out=gw[j])
+    gw = gw.reshape(kw, G, C // G, kh, C_out // G).transpose(1, 4, 2, 3, 0)
+    return xp.ascontiguousarray(gw).reshape(C_out, C // G, kh, kw)
+
+
 def _col2im(cols, size, stride, padding, dilation):
     """The adjoint of _im2col: add each column entry back to its pixel; (N, C, H, W) = size."""
     xp = array_module(cols)
@@ -104,7 +201,10 @@ def _channel_matrix(y, groups):
 
 
 def _conv(x, w, b, size, stride, padding, dilation, groups):
-    """y = W X + b (the product per group), X the columns (2) of x; (N, C_out) + size."""
+    """y = W X + b (the product per group), X the columns (2) of x; (N, C_out) + size.
+    Stride 1 with a kernel wider than 1 goes through _conv_rows (3x copies instead of 9x)."""
+    if stride == (1, 1) and w.shape[3] > 1:
+        return _conv_rows(x, w, b, size, padding, dilation, groups)
     N, C_out, G = x.shape[0], w.shape[0], groups
     cols = _im2col(x, w.shape[2:], size, stride, padding, dilation)
     M = N * size[0] * size[1]
@@ -171,6 +271,8 @@ class ConvWeightGrad(Function):
     def forward(self, x, g):
         xp = array_module(x)
         (N, C), (C_out, G) = x.shape[:2], (g.shape[1], self.groups)
+        if self.stride == (1, 1) and self.kernel[1] > 1:
+            return _weight_grad_rows(x, g, self.kernel, self.padding, self.dilation, G)
         cols = _im2col(x, self.kernel, g.shape[2:], self.stride, self.padding, self.dilation)
         cols = cols.reshape(G, -1, N * g.shape[2] * g.shape[3])
         gw_t = xp.matmul(cols, _channel_matrix(g, G).transpose(0, 2, 1))  # X dY^T: faster order

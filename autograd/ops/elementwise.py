@@ -9,6 +9,7 @@ import math
 
 from ..backend import array_module
 from ..function import Function
+from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, _operands
 
 
@@ -169,24 +170,29 @@ class LeakyRelu(Function):
 
 
 class Silu(Function):
-    """silu(x) = x sigma(x) (Elfwing et al. 2017, arXiv:1702.03118)."""
+    """silu(x) = x sigma(x) (Elfwing et al. 2017, arXiv:1702.03118). In grad mode sigma(x)
+    is kept for the backward (SiluGrad), which then needs no tanh of its own."""
 
     def forward(self, x):
-        y = _sigmoid(x)
-        y *= x
-        return y
+        s = _sigmoid(x)
+        if not is_grad_enabled():
+            s *= x  # in place: one new array in all
+            return s
+        self.s = s
+        return s * x
 
     def backward(self, g):  # d silu = sigma + x sigma (1 - sigma) = s (1 + x (1 - s))
         x, = self.inputs
-        return SiluGrad.apply(x, g)
+        return SiluGrad.apply(x, g, s=self.__dict__.get('s'))
 
 
 class SiluGrad(Function):
-    """g * silu'(x) in one pass (the hot path of every UNet ResBlock)."""
+    """g * silu'(x) in one buffer (the hot path of every UNet ResBlock); param s = sigma(x)
+    when the forward kept it (None: computed here)."""
 
     def forward(self, x, g):  # g * s (1 + x (1 - s)), built in place in one buffer
-        s = _sigmoid(x)
-        out = array_module(x).subtract(1, s, out=s.copy())
+        s = _sigmoid(x) if getattr(self, 's', None) is None else self.s
+        out = array_module(x).subtract(1, s)
         out *= x
         out += 1
         out *= s

@@ -20,7 +20,9 @@ with scale = 1 / scale_factor if it is given, else in / out; bilinear weighs the
 neighbours floor(src) and floor(src) + 1 (clamped to in - 1) by 1 - frac and frac.
 Both rules are linear and act on each axis separately, so the resize is two small
 matrices, y = A_h x A_w^T  (A_h: H_out x H, A_w: W_out x W), and its gradient is
-A_h^T g A_w: the same Function with the matrices transposed.
+A_h^T g A_w: the same Function with the matrices transposed. Nearest upsampling by
+integer factors (a UNet's x2) has 0/1 repeat matrices; it is done by copying instead
+(RepeatPixels), and its gradient by summing each block (SumPixelBlocks).
 """
 import numpy as np
 
@@ -166,6 +168,50 @@ class Resize2d(Function):
         return Resize2d.apply(g, A_h=self.A_h.T, A_w=self.A_w.T)
 
 
+class RepeatPixels(Function):
+    """y[n, c, h, w] = x[n, c, h // kh, w // kw]: nearest upsampling by integers (kh, kw)."""
+
+    def forward(self, x):
+        (N, C, H, W), (kh, kw) = x.shape, self.factors
+        y = array_module(x).empty((N, C, H, kh, W, kw), x.dtype)
+        for i in range(kh):  # kh kw strided copies: 3-4x faster here than one broadcast
+            for j in range(kw):  # copy, whose innermost loop would run over only kw items
+                y[:, :, :, i, :, j] = x
+        return y.reshape(N, C, H * kh, W * kw)
+
+    def backward(self, g):  # x[h, w] was copied to a kh x kw block: its gradient is the block's sum
+        return SumPixelBlocks.apply(g, factors=self.factors)
+
+
+class SumPixelBlocks(Function):
+    """y[n, c, h, w] = sum_{i < kh, j < kw} x[n, c, h kh + i, w kw + j], the adjoint of
+    RepeatPixels (<repeat(x), g> = <x, block_sums(g)>), as kh - 1 + kw - 1 strided
+    additions (NumPy's sum over the two block axes of a strided view is much slower)."""
+
+    def forward(self, x):
+        kh, kw = self.factors
+        if kh == kw == 1:
+            return x.copy()
+        rows = x if kh == 1 else x[:, :, 0::kh] + x[:, :, 1::kh]  # sums of kh rows
+        for i in range(2, kh):
+            rows += x[:, :, i::kh]
+        y = rows if kw == 1 else rows[..., 0::kw] + rows[..., 1::kw]  # then of kw columns
+        for j in range(2, kw):
+            y += rows[..., j::kw]
+        return y
+
+    def backward(self, gg):  # the adjoint of the adjoint
+        return RepeatPixels.apply(gg, factors=self.factors)
+
+
+def _repeat_factor(A):
+    """k where A (n_out, n_in) is the 0/1 matrix of repeating every row k times, else None."""
+    (n_out, n_in), k = A.shape, A.shape[0] // A.shape[1]
+    if n_out != k * n_in or k < 1:
+        return None
+    return k if np.array_equal(A, np.repeat(np.eye(n_in, dtype=A.dtype), k, axis=0)) else None
+
+
 def _resize_matrix(n_in, n_out, scale_factor, mode, align_corners, dtype):
     """The (n_out, n_in) matrix of one axis (the formulas of the module docstring). The
     coordinates are computed in PyTorch's precision (float32 for nearest and for float32
@@ -215,7 +261,10 @@ def interpolate(x, scale_factor=None, size=None, mode='nearest', align_corners=F
         if min(out) < 1:
             raise ValueError(f"interpolate: scale_factor {scale_factor} makes input {x.shape} "
                              f"an empty {out} image")
-    xp = array_module(x.data)
-    A_h, A_w = (xp.asarray(_resize_matrix(n, m, f, mode, align_corners, x.dtype))
+    A_h, A_w = (_resize_matrix(n, m, f, mode, align_corners, x.dtype)
                 for n, m, f in zip((H, W), out, factors))
-    return Resize2d.apply(x, A_h=A_h, A_w=A_w)
+    repeats = (_repeat_factor(A_h), _repeat_factor(A_w)) if mode == 'nearest' else (None,)
+    if None not in repeats:
+        return RepeatPixels.apply(x, factors=repeats)
+    xp = array_module(x.data)
+    return Resize2d.apply(x, A_h=xp.asarray(A_h), A_w=xp.asarray(A_w))

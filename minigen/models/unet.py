@@ -49,6 +49,11 @@ def timestep_embedding(t, dim):
     return Tensor._make(xp.concatenate([xp.sin(args), xp.cos(args)], axis=1))
 
 
+def _norm_silu(norm, x):
+    """SiLU(norm(x)) for a GroupNorm module, as the one fused op F.group_norm_silu."""
+    return F.group_norm_silu(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
+
+
 def _zero_init(module):
     with no_grad():
         for p in module.parameters():
@@ -72,18 +77,18 @@ class ResBlock(nn.Module):
     def forward(self, x, temb_act):
         """x (B, in_ch, H, W); temb_act = SiLU(temb) (B, temb_dim), shared by all blocks."""
         # h = conv3x3(SiLU(GN(x)))
-        h = self.conv1(F.silu(self.norm1(x)))
+        h = self.conv1(_norm_silu(self.norm1, x))
         t = self.time(temb_act)
         t = t.reshape(t.shape + (1, 1))
         if self.adaptive_norm:
-            # GN(h) (1 + scale) + shift
+            # SiLU(GN(h) (1 + scale) + shift)
             scale, shift = t.chunk(2, axis=1)
-            h = self.norm2(h) * (1 + scale) + shift
+            h = F.silu(self.norm2(h) * (1 + scale) + shift)
         else:
-            # GN(h + Linear(SiLU(temb)))
-            h = self.norm2(h + t)
-        # h = conv3x3(dropout(SiLU(h)))
-        h = self.conv2(self.dropout(F.silu(h)))
+            # SiLU(GN(h + Linear(SiLU(temb))))
+            h = _norm_silu(self.norm2, h + t)
+        # h = conv3x3(dropout(h))
+        h = self.conv2(self.dropout(h))
         return (x if self.skip is None else self.skip(x)) + h
 
 
@@ -249,7 +254,7 @@ class UNet(nn.Module):
                 h = layer(h, context, context_mask)
             else:
                 h = layer(h)
-        return self.conv_out(F.silu(self.norm_out(h)))
+        return self.conv_out(_norm_silu(self.norm_out, h))
 
     def _check_inputs(self, x, t, y, context):
         want = (self.in_channels, self.resolution, self.resolution)

@@ -10,7 +10,8 @@ PyTorch's names. Where each one is implemented:
                                               autograd/ops/elementwise.py
     softmax       softmax, log_softmax        autograd/ops/softmax.py
     dropout       dropout                     here (below)
-    normalization group_norm, layer_norm, batch_norm
+    normalization group_norm, layer_norm, batch_norm,
+                  group_norm_silu (silu(group_norm(x)) as one op)
                                               autograd/ops/norm.py
     attention     scaled_dot_product_attention
                                               autograd/ops/attention.py
@@ -26,7 +27,7 @@ from autograd.backend import array_module, rng
 from autograd.ops.elementwise import (relu, leaky_relu, silu, gelu, tanh, sigmoid,  # noqa: F401
                                       softplus)
 from autograd.ops.softmax import softmax, log_softmax  # noqa: F401
-from autograd.ops.norm import group_norm, layer_norm, batch_norm  # noqa: F401
+from autograd.ops.norm import group_norm, group_norm_silu, layer_norm, batch_norm  # noqa: F401
 from autograd.ops.attention import scaled_dot_product_attention  # noqa: F401
 from autograd.ops.shape import pad, embedding  # noqa: F401
 from autograd.tensor import Tensor
@@ -34,7 +35,7 @@ from .losses import (mse_loss, l1_loss, cross_entropy, binary_cross_entropy_with
                      kl_div, gaussian_kl)
 
 __all__ = ['relu', 'leaky_relu', 'silu', 'gelu', 'tanh', 'sigmoid', 'softplus', 'softmax',
-           'log_softmax', 'dropout', 'group_norm', 'layer_norm', 'batch_norm',
+           'log_softmax', 'dropout', 'group_norm', 'group_norm_silu', 'layer_norm', 'batch_norm',
            'scaled_dot_product_attention', 'mse_loss', 'l1_loss', 'cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div', 'gaussian_kl', 'pad', 'embedding',
            'conv2d', 'conv_transpose2d', 'max_pool2d', 'avg_pool2d', 'interpolate']
