@@ -18,7 +18,7 @@ The schedule is the linear one (1e-4..0.02, T = 1000), the optimizer Adam with a
 warm-up, and an EMA of the weights (decay 0.995, warmed up) samples. With --class-cond the
 labels are dropped to the null class with probability 0.1. The quick preset trains a
 0.7M-parameter UNet (base 32, mults (1, 2), attention at 8x8 and in the middle) on 16x16
-shapes with large objects: ~0.16 s a step on 2 cores, so 1,500 steps and DDIM-50 fit in
+shapes with large objects: ~0.14 s a step on 2 cores, so 1,850 steps and DDIM-50 fit in
 about 5 minutes.
 
     python -m demos.ddpm [--preset quick|full] [--dataset shapes|mnist|folder] [--data-dir D]
@@ -52,8 +52,8 @@ from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
 from demos.conventions import add_run_arguments, write_metrics
 
-# Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.16 s on 2 idle cores (0.80 s of
-# CPU at 32x32), so 1,500 steps plus DDIM-50 sampling fit in ~5 minutes at 16x16, where the
+# Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.14 s on 2 idle cores (0.80 s of
+# CPU at 32x32 before the stride-1 conv got faster), so 1,850 steps plus DDIM-50 sampling fit in ~5 minutes at 16x16, where the
 # large shapes are legible (the quick preset keeps only those: --sizes large).
 NET = {'quick': {'shapes': dict(resolution=16, base_channels=32, channel_mults=(1, 2)),
                  'mnist': dict(resolution=28, base_channels=16, channel_mults=(1, 2, 2)),
@@ -65,7 +65,7 @@ NET = {'quick': {'shapes': dict(resolution=16, base_channels=32, channel_mults=(
 # gave FID 75 / precision 0.58 with a third of the samples still noise, v gave FID 25 / 0.95.
 # x0_previews.png shows why: at large t, eps_theta's error is multiplied by
 # 1 / sqrt(alpha_bar_t) (157 at t = 999) in x0_hat, while v's x0_hat is the blurred mean image.
-TRAIN = {'quick': dict(steps=1500, batch_size=32, lr=1e-3, warmup=100, ema=0.995, samples=64,
+TRAIN = {'quick': dict(steps=1850, batch_size=32, lr=1e-3, warmup=100, ema=0.995, samples=64,
                        preview_every=150, objective='v', sizes=('large',)),
          'full': dict(steps=20000, batch_size=128, lr=2e-4, warmup=1000, ema=0.999, samples=256,
                       preview_every=2000, objective='v', sizes=SIZES)}
