@@ -53,8 +53,9 @@ from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import add_run_arguments, write_metrics
 
 # Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.14 s on 2 idle cores (0.80 s of
-# CPU at 32x32 before the stride-1 conv got faster), so 1,850 steps plus DDIM-50 sampling fit in ~5 minutes at 16x16, where the
-# large shapes are legible (the quick preset keeps only those: --sizes large).
+# CPU at 32x32 before the stride-1 conv got faster), so 1,850 steps plus DDIM-50 sampling
+# fit in ~5 minutes at 16x16, where the large shapes are legible (the quick preset keeps
+# only those: --sizes large).
 NET = {'quick': {'shapes': dict(resolution=16, base_channels=32, channel_mults=(1, 2)),
                  'mnist': dict(resolution=28, base_channels=16, channel_mults=(1, 2, 2)),
                  'folder': dict(resolution=16, base_channels=32, channel_mults=(1, 2))},
@@ -150,18 +151,20 @@ def quality(samples, real, dataset, reference=None):
         return {}
     try:
         import minigen.metrics as M
+        images = {'samples': samples, 'real': real, 'reference': reference}
         if dataset == 'shapes' and samples.shape[-1] != 32:  # the shapes net reads 32x32
             k = 32 // samples.shape[-1]
-            samples, real = (a.repeat(k, axis=2).repeat(k, axis=3) for a in (samples, real))
-            reference = None if reference is None else \
-                reference.repeat(k, axis=2).repeat(k, axis=3)
-        q = M.evaluate_samples(samples, real, dataset)
-        net = M.load_feature_net(dataset)
-        q['confident_fraction'] = float((np.asarray(net.probs(samples)).max(1) > 0.9).mean())
+            images = {name: a if a is None else a.repeat(k, axis=2).repeat(k, axis=3)
+                      for name, a in images.items()}
+        net = M.load_feature_net(dataset)  # features and probs of each set computed once
+        probs = np.asarray(net.probs(images['samples']))
+        real_features = net.features(images['real'])
+        q = M.evaluate_features(net.features(images['samples']), probs, real_features)
+        q['confident_fraction'] = float((probs.max(1) > 0.9).mean())
         if reference is not None:
-            q['fid_real'] = M.fid(net.features(reference), net.features(real))
-            q['confident_fraction_real'] = float((np.asarray(net.probs(reference)).max(1)
-                                                  > 0.9).mean())
+            q['fid_real'] = M.fid(net.features(images['reference']), real_features)
+            q['confident_fraction_real'] = float(
+                (np.asarray(net.probs(images['reference'])).max(1) > 0.9).mean())
         return {k: float(v) for k, v in q.items()}
     except Exception as e:  # the metrics package is optional for the demo
         print(f"demos.ddpm: quality figures skipped ({type(e).__name__}: {e})")
@@ -304,12 +307,6 @@ def main(argv=None):
     start, cpu_start = time.time(), time.process_time()
     bar = viz.progress(range(start_step, start_step + steps), 'train')
     for step in bar:  # Algorithm 1
-        if args.minutes is not None and time.time() - start > 60 * args.minutes:
-            print(f"demos.ddpm: --minutes {args.minutes:g} reached after {step - start_step} "
-                  f"of {steps} steps")
-            steps = step - start_step
-            bar.close()
-            break
         idx = autograd.randint(0, len(images), (batch_size,), device=args.device)
         t = schedule.sample_timesteps(batch_size, device=args.device)
         cond = ({'y': drop_condition(y_data[idx], model.null_class, 0.1)} if args.class_cond
@@ -326,14 +323,20 @@ def main(argv=None):
         by_t.update(per_example.detach(), t)
         if step % 25 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-25:]):.4f}')
-        if (step + 1) % hp['preview_every'] == 0 or step + 1 == start_step + steps \
-                or (args.minutes is not None and time.time() - start > 60 * args.minutes):
+        out_of_time = args.minutes is not None and time.time() - start > 60 * args.minutes
+        if (step + 1) % hp['preview_every'] == 0 or step + 1 == start_step + steps or out_of_time:
             x_t, hat = x0_preview(model, ema, schedule, p_x0, p_eps, p_y, preview_t,
                                    args.objective)
             previews[step + 1] = hat[:, 0]
             viz.save_image(np.concatenate([x_t, hat], 1).reshape((-1,) + hat.shape[2:]),
                            os.path.join(args.out, 'previews', f'x0_step{step + 1:06d}.png'),
                            nrow=2 * pick.shape[0], row_labels=[f't = {t_}' for t_ in preview_t])
+        if out_of_time:
+            print(f"demos.ddpm: --minutes {args.minutes:g} reached after {step + 1 - start_step} "
+                  f"of {steps} steps")
+            steps = step + 1 - start_step
+            bar.close()
+            break
     train_seconds, train_cpu = time.time() - start, time.process_time() - cpu_start
     step = start_step + steps
     minigen.save({'model': model.state_dict(), 'optimizer': opt.state_dict(),

@@ -41,6 +41,14 @@ def test_tiny_run_writes_valid_outputs(device, tmp_path):
     assert int(np.sum(ckpt['by_t_count'])) == 8 * 4  # every training example lands in a bucket
 
 
+def test_minutes_stops_training_early_and_records_the_steps_done(tmp_path):
+    """--minutes 0: the budget is spent after the first step, which is previewed and saved."""
+    metrics = run(tmp_path, 50, '--minutes', '0')
+    assert metrics['step'] == 1
+    assert (tmp_path / 'previews' / 'x0_step000001.png').exists()
+    assert len(minigen.load(tmp_path / 'checkpoint.npz')['losses']) == 1
+
+
 def test_resume_continues_the_saved_run_exactly(tmp_path):
     run(tmp_path / 'split', 5)
     resumed = run(tmp_path / 'split', 3, '--resume')
