@@ -126,10 +126,11 @@ def _to_param(value, p):
 class cuda_kernel:
     """An elementwise CUDA kernel (cupy.ElementwiseKernel) for an optimizer's whole update.
 
-    `run(*args)` launches it and returns True when every array among `args` is a CuPy array
-    of one dtype, float32 or float64; otherwise it returns False and the caller's NumPy-style
-    lines run instead, so the CPU path (the one to read) is those lines. Should the kernel
-    ever fail to compile, it warns once and returns False from then on.
+    `run(*args)` launches it and returns True when `args[0]` is a CuPy array and every CuPy
+    array among `args` has one dtype, float32 or float64 (the other arguments are scalars);
+    otherwise it returns False and the caller's NumPy-style lines run instead, so the CPU
+    path (the one to read) is those lines. Should the kernel ever fail to compile, it warns
+    once and returns False from then on.
     """
 
     def __init__(self, in_params, out_params, operation, name):
@@ -137,10 +138,11 @@ class cuda_kernel:
             (in_params, out_params, operation, name), name, None, False
 
     def run(self, *args):
-        arrays = [a for a in args if hasattr(a, 'dtype') and hasattr(a, 'shape')]
-        if (self.failed or backend.array_module(arrays[0]) is numpy
-                or len({a.dtype for a in arrays}) != 1
-                or arrays[0].dtype not in (numpy.float32, numpy.float64)):
+        xp = backend.array_module(args[0])  # args[0] is an array, the rest may be scalars
+        if self.failed or xp is numpy:
+            return False
+        dtypes = {a.dtype for a in args if isinstance(a, xp.ndarray)}
+        if len(dtypes) != 1 or dtypes.pop() not in (numpy.float32, numpy.float64):
             return False
         try:
             if self.kernel is None:
