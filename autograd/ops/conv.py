@@ -74,15 +74,13 @@ def _im2col(x, kernel, size, stride, padding, dilation):
     x is zero-padded by `padding` before its rows and columns, and after them by
     `padding` or by as much as the grid reaches, whichever is more."""
     xp = array_module(x)
-    (N, C, H, W), (ph, pw) = x.shape, padding
-    x_cn = x.transpose(1, 0, 2, 3)  # channel-major: each column row is one channel's pixels
+    N, C, H, W = x.shape
     Hp, Wp = (max(n + 2 * p, (m - 1) * s + d * (k - 1) + 1) for n, p, m, s, d, k in
               zip((H, W), padding, size, stride, dilation, kernel))
-    if (Hp, Wp) != (H, W):
-        x_pad = xp.zeros((C, N, Hp, Wp), x.dtype)
-        x_pad[:, :, ph:ph + H, pw:pw + W] = x_cn
+    if (Hp, Wp) != (H, W):  # channel-major: each column row is one channel's pixels
+        x_pad = _pad_channel_major(x, (C, N, Hp, Wp), padding)
     else:
-        x_pad = x_cn
+        x_pad = x.transpose(1, 0, 2, 3)
     kh, kw = kernel
     sc, sn, sh, sw = x_pad.strides
     windows = xp.lib.stride_tricks.as_strided(  # a view: windows[c, i, j, n, h, w] = (2)
@@ -98,7 +96,7 @@ def _im2col(x, kernel, size, stride, padding, dilation):
 def _pad_channel_major(x, shape, padding):
     """x (N, C, H, W) copied into zeros of `shape` (C, N, Hp, Wp) at offset `padding`."""
     xp = array_module(x)
-    (N, C, H, W), (ph, pw) = x.shape, padding
+    (H, W), (ph, pw) = x.shape[2:], padding
     x_pad = xp.zeros(shape, x.dtype)
     x_pad[:, :, ph:ph + H, pw:pw + W] = x.transpose(1, 0, 2, 3)
     return x_pad
@@ -137,7 +135,7 @@ def _conv_rows(x, w, b, size, padding, dilation, groups):
     Y is computed for every v < Wp; the columns v >= W_out are dropped. Returns
     y (N, C_out) + size, a view of a channel-major (C_out, N, H_out, Wp) array."""
     xp = array_module(x)
-    (N, C), (C_out, Cg, kh, kw), G, dw = x.shape[:2], w.shape, groups, dilation[1]
+    N, (C_out, Cg, kh, kw), G, dw = x.shape[0], w.shape, groups, dilation[1]
     rows, Wp = _row_columns(x, (kh, kw), size, padding, dilation)
     Q = N * size[0] * Wp
     w_stack = w.reshape(G, C_out // G, Cg, kh, kw).transpose(0, 4, 1, 2, 3).reshape(

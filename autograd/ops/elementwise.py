@@ -183,15 +183,15 @@ class Silu(Function):
 
     def backward(self, g):  # d silu = sigma + x sigma (1 - sigma) = s (1 + x (1 - s))
         x, = self.inputs
-        return SiluGrad.apply(x, g, s=self.__dict__.get('s'))
+        return SiluGrad.apply(x, g, s=self.s)
 
 
 class SiluGrad(Function):
-    """g * silu'(x) in one buffer (the hot path of every UNet ResBlock); param s = sigma(x)
-    when the forward kept it (None: computed here)."""
+    """g * silu'(x) in one buffer (the hot path of every UNet ResBlock); param s = sigma(x),
+    kept by Silu's forward."""
 
     def forward(self, x, g):  # g * s (1 + x (1 - s)), built in place in one buffer
-        s = _sigmoid(x) if getattr(self, 's', None) is None else self.s
+        s = self.s
         out = array_module(x).subtract(1, s)
         out *= x
         out += 1
