@@ -38,11 +38,10 @@ from minigen.data.shapes import SHAPES
 from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
-from demos.dcgan import Z_DIM, evaluate, load_images, sample
-from demos.conventions import add_run_arguments, write_metrics
+from demos.dcgan import (Z_DIM, add_gan_arguments, evaluate, gan_settings, load_images,
+                         sample)
+from demos.conventions import write_metrics
 
-PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, evals=4, eval_samples=1000),
-           'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, evals=8, eval_samples=2000)}
 CLASS_NAMES = {'mnist': [str(k) for k in range(10)], 'shapes': list(SHAPES)}
 
 
@@ -65,23 +64,12 @@ def class_grid(G, z_cols, num_classes, device):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--preset', choices=PRESETS, default='quick')
-    ap.add_argument('--dataset', choices=('mnist', 'shapes'), default='mnist')
     ap.add_argument('--loss', choices=('nonsaturating', 'hinge'), default='nonsaturating')
     ap.add_argument('--g-conditioning', choices=('concat', 'batchnorm'), default='concat')
     ap.add_argument('--d-conditioning', choices=('concat', 'projection'), default='concat')
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--ngf', type=int, help="G's width (preset default)")
-    ap.add_argument('--ndf', type=int, help="D's width (preset default)")
-    ap.add_argument('--eval-samples', type=int, help='samples per evaluation (preset default)')
-    add_run_arguments(ap, 'cgan')
+    add_gan_arguments(ap, 'cgan')  # --preset, --dataset, --steps, ... as in dcgan
     args = ap.parse_args(argv)
-    p = PRESETS[args.preset]
-    steps = p['steps'] if args.steps is None else args.steps
-    batch_size = args.batch_size or p['batch_size']
-    ngf, ndf = args.ngf or p['ngf'], args.ndf or p['ndf']
-    n_eval = args.eval_samples or p['eval_samples']
+    p, steps, batch_size, ngf, ndf, n_eval = gan_settings(args)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, 'checkpoint.npz')
 

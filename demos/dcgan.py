@@ -38,11 +38,11 @@ from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
 from minigen.models.gan_losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments, write_metrics
+from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MNIST_ROOTS = (os.path.join(HERE, '..', 'shared', 'data', 'mnist'),        # a checkout's shared/
-               os.path.join(HERE, '..', '..', 'shared', 'data', 'mnist'))  # /work/shared
+MNIST_ROOTS = (os.path.join(HERE, '..', 'shared', 'data', 'mnist'),  # a checkout's shared/
+               MNIST_ROOT)  # beside the checkout, or $MINIGEN_MNIST (demos/conventions.py)
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, evals=4, eval_samples=1000),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, evals=8, eval_samples=2000)}
 Z_DIM = 100
@@ -87,8 +87,9 @@ def evaluate(images, real, dataset):
         return {}
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_gan_arguments(ap, name):
+    """The flags of this demo, which cgan shares: preset, dataset, steps, batch size, the
+    two widths, the evaluation sample count, and the run flags of demos/conventions.py."""
     ap.add_argument('--preset', choices=PRESETS, default='quick')
     ap.add_argument('--dataset', choices=('mnist', 'shapes'), default='mnist')
     ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
@@ -96,13 +97,22 @@ def main(argv=None):
     ap.add_argument('--ngf', type=int, help="G's width (preset default)")
     ap.add_argument('--ndf', type=int, help="D's width (preset default)")
     ap.add_argument('--eval-samples', type=int, help='samples per evaluation (preset default)')
-    add_run_arguments(ap, 'dcgan')
-    args = ap.parse_args(argv)
+    add_run_arguments(ap, name)
+
+
+def gan_settings(args):
+    """(preset, steps, batch size, ngf, ndf, evaluation samples): each flag, or the preset's."""
     p = PRESETS[args.preset]
-    steps = p['steps'] if args.steps is None else args.steps
-    batch_size = args.batch_size or p['batch_size']
-    ngf, ndf = args.ngf or p['ngf'], args.ndf or p['ndf']
-    n_eval = args.eval_samples or p['eval_samples']
+    return (p, p['steps'] if args.steps is None else args.steps,
+            args.batch_size or p['batch_size'], args.ngf or p['ngf'], args.ndf or p['ndf'],
+            args.eval_samples or p['eval_samples'])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_gan_arguments(ap, 'dcgan')
+    args = ap.parse_args(argv)
+    p, steps, batch_size, ngf, ndf, n_eval = gan_settings(args)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, 'checkpoint.npz')
 

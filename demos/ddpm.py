@@ -50,7 +50,7 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
 from minigen.models import UNet
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import add_run_arguments, write_metrics
+from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics
 
 # Measured: a 16x16 base-32 UNet step at batch 32 takes ~0.14 s on 2 idle cores (0.80 s of
 # CPU at 32x32 before the stride-1 conv got faster), so 1,850 steps plus DDIM-50 sampling
@@ -91,8 +91,7 @@ def load_data(args, res, n_held):
         h = np.flatnonzero(np.isin(held.attrs['size'], keep))[:n_held]
         return train.images[t] * 2 - 1, train.attrs['shape'][t], SHAPES, held.images[h]
     if args.dataset == 'mnist':  # only the 10k test split is assumed: 8,000 train, 2,000 held
-        root = args.data_dir or os.path.join(os.path.dirname(__file__), '..', '..', 'shared',
-                                             'data', 'mnist')
+        root = args.data_dir or MNIST_ROOT
         try:
             images, labels = load_mnist('test', root=root, download=False)
         except FileNotFoundError as e:
