@@ -17,7 +17,7 @@ import autograd
 from benchmarks import median_time
 from benchmarks.profile import OpProfiler
 from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample
-from minigen.models import UNet
+from minigen.diffusion import UNet
 from minigen.optim import Adam
 
 

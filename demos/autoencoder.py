@@ -33,7 +33,7 @@ import minigen
 from minigen import metrics, viz
 from minigen.data.idx import load_mnist
 from minigen.data.shapes import make_shapes
-from minigen.models.autoencoder import Autoencoder, corrupt
+from minigen.autoencoders.autoencoder import Autoencoder, corrupt
 from minigen.optim import Adam
 
 from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics

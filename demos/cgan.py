@@ -7,7 +7,7 @@ players see the label y,
 
 G(z, y) is the DCGAN generator with a learned 10-d embedding of y concatenated to z; D
 is the DCGAN discriminator with one-hot label maps concatenated to the image as K extra
-channels (minigen/models/gan.py, which also has conditional batch norm for G and the
+channels (minigen/gans/dcgan.py, which also has conditional batch norm for G and the
 projection discriminator of Miyato & Koyama 2018, arXiv:1802.05637: --g-conditioning
 batchnorm, --d-conditioning projection; its docstring says why these are not the
 default). Training is DCGAN's (Radford et al. 2015, arXiv:1511.06434): Adam 2e-4, beta1
@@ -35,8 +35,8 @@ import autograd
 import minigen
 from minigen import viz
 from minigen.data.shapes import SHAPES
-from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
-from minigen.models.gan_losses import discriminator_loss, generator_loss
+from minigen.gans import DCGANDiscriminator, DCGANGenerator
+from minigen.gans.losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 from demos.dcgan import (Z_DIM, add_gan_arguments, evaluate, gan_settings, load_images,
                          sample)

@@ -38,8 +38,8 @@ from minigen import viz
 from minigen.data.shapes import COLORS, SHAPES, VOCAB, caption, make_shapes
 from minigen.data.tokenizer import Tokenizer
 from minigen.metrics.clip_score import clip_score
-from minigen.models.clip import CLIP, retrieval_recall, zero_shot_predict
-from minigen.models.encoders import ResNetEncoder, TextTransformer
+from minigen.contrastive.clip import CLIP, retrieval_recall, zero_shot_predict
+from minigen.contrastive.encoders import ResNetEncoder, TextTransformer
 from minigen.optim import Adam
 
 from demos.conventions import add_run_arguments, write_metrics

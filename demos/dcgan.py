@@ -5,7 +5,7 @@ Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep
 Convolutional Generative Adversarial Networks" (arXiv:1511.06434): a generator of
 transposed convolutions with batch norm and ReLU (Tanh out) against a discriminator of
 strided convolutions with leaky ReLU(0.2), weights ~ N(0, 0.02), Adam lr 2e-4, beta1 0.5,
-batch 64, images scaled to [-1, 1] (minigen/models/gan.py). They play the GAN game of
+batch 64, images scaled to [-1, 1] (minigen/gans/dcgan.py). They play the GAN game of
 Goodfellow et al. 2014 (arXiv:1406.2661) with the non-saturating generator loss:
 
     L_D = -E_x log D(x) - E_z log(1 - D(G(z))),     L_G = -E_z log D(G(z)),
@@ -34,8 +34,8 @@ import minigen
 from minigen import viz
 from minigen.data.idx import load_mnist
 from minigen.data.shapes import make_shapes
-from minigen.models.gan import DCGANDiscriminator, DCGANGenerator
-from minigen.models.gan_losses import discriminator_loss, generator_loss
+from minigen.gans import DCGANDiscriminator, DCGANGenerator
+from minigen.gans.losses import discriminator_loss, generator_loss
 from minigen.optim import Adam
 
 from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics

@@ -47,7 +47,7 @@ from minigen.data.shapes import SHAPES, SIZES, make_shapes
 from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, predict_x0,
                                q_sample, ddim_sample, ddpm_sample, ClassifierFreeGuidance,
                                TimestepLoss)
-from minigen.models import UNet
+from minigen.diffusion import UNet
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
 from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics

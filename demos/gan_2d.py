@@ -39,8 +39,8 @@ import autograd
 import minigen
 from minigen import viz
 from minigen.data.toy2d import modes, toy2d
-from minigen.models.gan import MLPDiscriminator, MLPGenerator
-from minigen.models.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+from minigen.gans import MLPDiscriminator, MLPGenerator
+from minigen.gans.losses import discriminator_loss, generator_loss, gradient_penalty
 from minigen.optim import Adam
 
 from demos.conventions import add_run_arguments, write_metrics

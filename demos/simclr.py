@@ -34,9 +34,9 @@ import minigen
 from minigen import viz
 from minigen.data import augment as A
 from minigen.data.shapes import make_shapes
-from minigen.models.encoders import ResNetEncoder
-from minigen.models.probe import knn_accuracy, linear_probe_accuracy
-from minigen.models.simclr import SimCLR
+from minigen.contrastive.encoders import ResNetEncoder
+from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
+from minigen.contrastive.simclr import SimCLR
 from minigen.optim import Adam
 
 from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics

@@ -34,7 +34,7 @@ import numpy as np
 
 import autograd
 from minigen import viz
-from minigen.models.vae import VAE, gaussian_kl, kl_warmup
+from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
 from demos.conventions import add_run_arguments, write_metrics

@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw
 
 import autograd
 from minigen import viz
-from minigen.models.vqvae import VQVAE
+from minigen.autoencoders.vqvae import VQVAE
 from minigen.optim import Adam
 from minigen.viz.grid import font
 from minigen.viz.plots import color

@@ -24,9 +24,7 @@ Min-SNR-gamma weighting (Hang et al. 2023, arXiv:2303.09556) scales example i's 
 w_t = min(SNR(t), gamma) / SNR(t) for eps, min(SNR(t), gamma) for x0 and
 min(SNR(t), gamma) / (SNR(t) + 1) for v (the same weight on the x_0 error in each case).
 
-Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598) trains one network both
-with and without its condition: `drop_condition` replaces the condition by a null one with
-probability p_uncond.
+Training for classifier-free guidance (dropping the condition) is in guidance.py.
 """
 import numpy as np
 
@@ -134,24 +132,6 @@ def diffusion_loss(model, schedule, x0, t=None, eps=None, objective='eps', min_s
         clipped = autograd.minimum(snr, min_snr_gamma)
         loss = loss * {'eps': clipped / snr, 'x0': clipped, 'v': clipped / (snr + 1)}[objective]
     return loss.mean() if reduction == 'mean' else loss
-
-
-def null_like(null, cond):
-    """The null condition (a Tensor, array or number) in cond's dtype and device,
-    broadcast to cond's shape."""
-    if not isinstance(null, Tensor):
-        null = autograd.tensor(null, dtype=cond.dtype, device=cond.device)
-    return null.astype(cond.dtype).broadcast_to(cond.shape)
-
-
-def drop_condition(cond, null, p_uncond):
-    """Classifier-free guidance training: each example's condition (row of `cond`) is
-    replaced by `null` (broadcast to a row) with probability p_uncond."""
-    if not 0 <= p_uncond <= 1:
-        raise ValueError(f"drop_condition: p_uncond must be in [0, 1], got {p_uncond}")
-    keep = autograd.rand(cond.shape[0], device=cond.device).data >= p_uncond
-    keep = keep.reshape((-1,) + (1,) * (cond.ndim - 1))
-    return autograd.where(keep, cond, null_like(null, cond))
 
 
 class TimestepLoss:

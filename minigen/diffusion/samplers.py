@@ -24,11 +24,7 @@ last is 1):
 
 eta = 0 is deterministic; eta = 1 over all T steps is DDPM with sigma^2 = beta_tilde_t.
 
-Classifier-free guidance, Ho & Salimans 2022 (arXiv:2207.12598), eq. (6) with s = 1 + w:
-
-    eps_tilde(x_t, c) = eps(x_t, null) + s (eps(x_t, c) - eps(x_t, null))
-
-s = 0 is the unconditional model, s = 1 the conditional one, s > 1 sharpens.
+Classifier-free guidance wraps the network and is sampled like it (guidance.py).
 
 All sampling runs under `no_grad` with the network in eval mode, and checks that the
 network was trained with this schedule and objective (`diffusion_config`).
@@ -37,7 +33,7 @@ import contextlib
 
 import autograd
 
-from .process import split_prediction, null_like, _check_objective
+from .process import split_prediction, _check_objective
 
 
 def check_model(model, schedule, objective, op):
@@ -145,41 +141,3 @@ def ddim_sample(model, schedule, x_T, steps=50, eta=0.0, objective='eps', clip_x
             alpha_bar_prev = float(schedule.alpha_bar[timesteps[i + 1]]) if i + 1 < steps else 1.0
             x = ddim_step(x0, eps, float(schedule.alpha_bar[t]), alpha_bar_prev, eta)
     return x
-
-
-class ClassifierFreeGuidance:
-    """model(x_t, t, **cond) guided with scale s: eps(null) + s (eps(c) - eps(null)).
-
-    null_cond gives, for every keyword of the condition, its null value, broadcast
-    against the condition (e.g. y=autograd.tensor([unet.null_class])). Both predictions
-    come from one forward pass on a batch of 2B.
-    """
-
-    def __init__(self, model, scale, **null_cond):
-        if not null_cond:
-            raise ValueError("ClassifierFreeGuidance: give the null condition, e.g. "
-                             "y=tensor([model.null_class]) or context=<empty-prompt context>")
-        self.model, self.scale, self.null_cond = model, scale, null_cond
-
-    @property
-    def diffusion_config(self):
-        return getattr(self.model, 'diffusion_config', None)
-
-    @property
-    def training(self):
-        return getattr(self.model, 'training', False)
-
-    def train(self, mode=True):
-        self.model.train(mode)
-        return self
-
-    def __call__(self, x_t, t, **cond):
-        if set(cond) != set(self.null_cond):
-            raise ValueError(f"ClassifierFreeGuidance: conditioned on {sorted(cond)} but the "
-                             f"null condition gives {sorted(self.null_cond)}")
-        B = x_t.shape[0]
-        both = {k: autograd.cat([c, null_like(self.null_cond[k], c)]) for k, c in cond.items()}
-        out = self.model(autograd.cat([x_t, x_t]), autograd.cat([t, t]), **both)
-        conditional, unconditional = out[:B], out[B:]
-        # eps_tilde = eps(null) + s (eps(c) - eps(null))
-        return unconditional + self.scale * (conditional - unconditional)

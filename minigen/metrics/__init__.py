@@ -9,6 +9,7 @@
     evaluate_samples(samples, real, dataset) -> dict of all of the above        evaluate.py
     evaluate_features(feats_fake, probs_fake, feats_real): the same from features
     clip_score(images, captions, model): 100 x the clipped cosine under a CLIP    clip_score.py
+    knn_accuracy, linear_probe_accuracy: how good frozen features are            probe.py
 
 There are no Inception weights here: features and class probabilities come from small
 classifiers trained with minigen on the same domain (python -m minigen.metrics.train_features),
@@ -24,3 +25,4 @@ from .psnr import psnr  # noqa: F401
 from .features import load_feature_net, as_feature_net  # noqa: F401
 from .evaluate import evaluate_samples, evaluate_features  # noqa: F401
 from .clip_score import clip_score  # noqa: F401
+from .probe import knn_accuracy, linear_probe_accuracy  # noqa: F401

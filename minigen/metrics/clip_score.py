@@ -19,7 +19,7 @@ import numpy as np
 def clip_score(images, captions, model, batch_size=256):
     """100 x mean max(cos(image_n, caption_n), 0) for N images (N, C, H, W) in the range
     the model was trained on and N captions (strings, needing `model.tokenizer`, or token
-    ids (N, L)). `model` is a minigen.models.clip.CLIP (anything with image_embeddings and
+    ids (N, L)). `model` is a minigen.contrastive.clip.CLIP (anything with image_embeddings and
     text_embeddings returning normalised (N, D) arrays)."""
     n = len(images)
     if len(captions) != n or n == 0:

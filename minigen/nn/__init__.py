@@ -8,6 +8,7 @@ Read in this order:
     conv.py        Conv2d, ConvTranspose2d
     norm.py        GroupNorm, LayerNorm, BatchNorm2d
     attention.py   MultiheadAttention
+    transformer.py TransformerBlock (pre-norm), QuickGELU
     activation.py  ReLU, LeakyReLU, SiLU, GELU, Tanh, Sigmoid, Softplus, Dropout
     pooling.py     MaxPool2d, AvgPool2d, Upsample, Flatten
     functional.py  every layer as a function: import minigen.nn.functional as F
@@ -19,5 +20,6 @@ from .linear import Linear, Embedding  # noqa: F401
 from .conv import Conv2d, ConvTranspose2d  # noqa: F401
 from .norm import GroupNorm, LayerNorm, BatchNorm2d  # noqa: F401
 from .attention import MultiheadAttention  # noqa: F401
+from .transformer import TransformerBlock, QuickGELU  # noqa: F401
 from .activation import ReLU, LeakyReLU, SiLU, GELU, Tanh, Sigmoid, Softplus, Dropout  # noqa: F401
 from .pooling import MaxPool2d, AvgPool2d, Upsample, Flatten  # noqa: F401

@@ -9,7 +9,7 @@ from hypothesis import given, strategies as st
 from minigen.data import idx
 from minigen.data.idx import read_idx, load_mnist, load_fashion_mnist
 
-MNIST = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'mnist')
+MNIST = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'mnist')
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D,
          np.float64: 0x0E}
 

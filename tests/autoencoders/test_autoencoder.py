@@ -1,4 +1,4 @@
-"""minigen/models/autoencoder.py and blocks.py: block shapes, the two corruptions, the
+"""minigen/autoencoders/autoencoder.py and blocks.py: block shapes, the two corruptions, the
 denoising loss compares with the clean image, and tiny AE / DAE that learn."""
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import pytest
 import autograd
 from autograd import gradcheck
 from minigen import optim
-from minigen.models.autoencoder import Autoencoder, corrupt
-from minigen.models.blocks import ConvDecoder, ConvEncoder, ImageToVector, MLP, VectorToImage
+from minigen.autoencoders.autoencoder import Autoencoder, corrupt
+from minigen.autoencoders.blocks import ConvDecoder, ConvEncoder, ImageToVector, MLP, VectorToImage
 
 
 def test_blocks_halve_and_double_the_picture():

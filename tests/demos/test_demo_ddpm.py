@@ -14,7 +14,7 @@ from demos.ddpm import main
 # a width-8 UNet on 16x16 shapes, a T = 30 chain, a handful of steps: seconds, not minutes
 TINY = ['--base-channels', '8', '--n-train', '64', '--timesteps', '30', '--batch-size', '4',
         '--samples', '6', '--sample-steps', '3']
-MNIST = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'mnist')
+MNIST = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'shared', 'data', 'mnist')
 
 
 def run(out, steps, *extra):

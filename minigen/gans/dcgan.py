@@ -1,9 +1,8 @@
-"""GAN networks: the DCGAN generator and discriminator (optionally class-conditional) and
-the MLP pair for 2-D toy data.
+"""DCGAN: the convolutional generator and discriminator, optionally class-conditional.
 
 Goodfellow et al. 2014, "Generative Adversarial Networks" (arXiv:1406.2661): a generator
 G maps noise z ~ N(0, I) to a sample, a discriminator D(x) scores how real x looks, and the
-two play min_G max_D E_x log D(x) + E_z log(1 - D(G(z))) (the losses: gan_losses.py).
+two play min_G max_D E_x log D(x) + E_z log(1 - D(G(z))) (the losses: losses.py).
 Every network here returns a LOGIT (no sigmoid): D(x) = sigmoid(logit); the Wasserstein
 and hinge losses use the raw score.
 
@@ -39,9 +38,6 @@ Class conditioning (num_classes given; Mirza & Osindero 2014, arXiv:1411.1784):
   alive but learn the classes slowly (Adam moves gamma_y by ~lr a step), and so does the
   projection D at this init. The defaults, a 10-d embedding in G and one-hot maps in D,
   learned both within a few hundred steps; the others are here to compare.
-
-MLP pair for 2-D data (igul222 gan_toy.py): G: z (N, 2) -> [Linear + ReLU] x 3 -> Linear(2);
-D: x (N, 2) -> [Linear + ReLU] x 3 -> Linear(1); width 512 in the paper's toy code.
 """
 import math
 
@@ -204,39 +200,3 @@ class DCGANDiscriminator(nn.Module):
         if y is not None and self.conditioning == 'projection':  # + embed(y) . sum phi(x)
             logit = logit + (self.embed(y.to(device=x.device)) * h.sum(axis=(2, 3))).sum(axis=1)
         return logit
-
-
-class MLPGenerator(nn.Module):
-    """z (N, z_dim) -> points (N, out_dim): three hidden Linear + ReLU layers."""
-
-    def __init__(self, z_dim=2, out_dim=2, width=512):
-        super().__init__()
-        self.z_dim = z_dim
-        self.net = nn.Sequential(nn.Linear(z_dim, width), nn.ReLU(),
-                                 nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, out_dim))
-
-    def forward(self, z):
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"MLPGenerator: expected z of shape (N, {self.z_dim}), got "
-                             f"{z.shape}")
-        return self.net(z)
-
-
-class MLPDiscriminator(nn.Module):
-    """points (N, in_dim) -> logits (N,): three hidden Linear + ReLU layers."""
-
-    def __init__(self, in_dim=2, width=512):
-        super().__init__()
-        self.in_dim = in_dim
-        self.net = nn.Sequential(nn.Linear(in_dim, width), nn.ReLU(),
-                                 nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, width), nn.ReLU(),
-                                 nn.Linear(width, 1))
-
-    def forward(self, x):
-        if x.ndim != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(f"MLPDiscriminator: expected points of shape (N, {self.in_dim}), "
-                             f"got {x.shape}")
-        return self.net(x).reshape(x.shape[0])

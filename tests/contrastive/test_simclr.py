@@ -1,13 +1,13 @@
-"""SimCLR (minigen/models/simclr.py) and the probes (minigen/models/probe.py): NT-Xent
+"""SimCLR (minigen/contrastive/simclr.py) and the probes (minigen/metrics/probe.py): NT-Xent
 against a float64 loop over its definition, its minimum, gradients through the whole
 loss, and kNN / linear-probe accuracy on features with a known answer."""
 import numpy as np
 import pytest
 
 import autograd
-from minigen.models.encoders import ResNetEncoder
-from minigen.models.probe import knn_accuracy, linear_probe_accuracy
-from minigen.models.simclr import SimCLR, nt_xent
+from minigen.contrastive.encoders import ResNetEncoder
+from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
+from minigen.contrastive.simclr import SimCLR, nt_xent
 
 
 def nt_xent_reference(z1, z2, tau):

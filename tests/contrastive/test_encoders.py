@@ -1,11 +1,11 @@
-"""Encoders for contrastive learning (minigen/models/encoders.py): shapes, the end-token
+"""Encoders for contrastive learning (minigen/contrastive/encoders.py): shapes, the end-token
 read-out, causal masking, padding invariance, and gradients by finite differences."""
 import numpy as np
 import pytest
 
 import autograd
 from minigen.data.tokenizer import Tokenizer
-from minigen.models.encoders import (ProjectionHead, ResNetEncoder, TextTransformer,
+from minigen.contrastive.encoders import (ProjectionHead, ResNetEncoder, TextTransformer,
                                      l2_normalize)
 
 

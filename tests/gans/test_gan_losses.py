@@ -1,4 +1,4 @@
-"""minigen/models/gan_losses.py: the optimal discriminator and the value at equilibrium,
+"""minigen/gans/losses.py: the optimal discriminator and the value at equilibrium,
 each loss's value and signs against float64 NumPy formulas, the gradient penalty and R1
 (second-order quantities) against finite differences, and a tiny GAN that learns a mean."""
 import math
@@ -9,8 +9,8 @@ import pytest
 import autograd as ag
 import minigen.nn.functional as F
 from minigen import optim
-from minigen.models.gan import MLPDiscriminator
-from minigen.models.gan_losses import (KINDS, discriminator_loss, generator_loss,
+from minigen.gans import MLPDiscriminator
+from minigen.gans.losses import (KINDS, discriminator_loss, generator_loss,
                                        gradient_penalty, r1_penalty)
 
 
@@ -127,7 +127,7 @@ def test_losses_refuse_unknown_kind_and_bad_shapes():
     x = ag.zeros(3)
     with pytest.raises(ValueError, match='kind must be one of'):
         discriminator_loss(x, x, 'lsgan')
-    with pytest.raises(ValueError, match=r'gan_losses.generator_loss: expected .* \(N,\)'):
+    with pytest.raises(ValueError, match=r'gans.losses.generator_loss: expected .* \(N,\)'):
         generator_loss(ag.zeros(3, 1))
     with pytest.raises(ValueError, match='same shape'):
         gradient_penalty(lambda v: v.sum(axis=1), ag.zeros(3, 2), ag.zeros(4, 2))

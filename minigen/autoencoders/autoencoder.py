@@ -43,7 +43,7 @@ def corrupt(x, noise, noise_level):
 class Autoencoder(nn.Module):
     """x (N, C, H, W) in [0, 1] -> z (N, latent_dim) -> logits of x_hat.
 
-    arch 'conv' (down/up blocks of minigen.models.blocks with widths `hidden`) or 'mlp'.
+    arch 'conv' (down/up blocks of minigen.autoencoders.blocks with widths `hidden`) or 'mlp'.
     noise, noise_level: the corruption applied to the input in training mode (a plain
     autoencoder when noise_level is 0); `loss` adds it, `reconstruct` never does."""
 

@@ -1,4 +1,4 @@
-"""Tests of minigen.models.unet: shapes and parameter count, its pieces against NumPy,
+"""Tests of minigen.diffusion.unet: shapes and parameter count, its pieces against NumPy,
 its gradient, conditioning, and a loss that falls."""
 import math
 
@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import autograd
 from autograd import no_grad
 from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample
-from minigen.models import UNet
-from minigen.models.unet import AttnBlock, ResBlock, timestep_embedding
+from minigen.diffusion import UNet
+from minigen.diffusion.unet import AttnBlock, ResBlock, timestep_embedding
 from minigen.optim import Adam
 
 DEVICE_OK = [HealthCheck.function_scoped_fixture]  # the device fixture is a constant name

@@ -1,4 +1,4 @@
-"""minigen/models/vae.py: the closed-form KL against Monte Carlo, the ELBO below log p(x)
+"""minigen/autoencoders/vae.py: the closed-form KL against Monte Carlo, the ELBO below log p(x)
 (computed on a grid for a 2-D latent), importance sampling, likelihoods against plain NumPy,
 gradients in float64, and a tiny VAE that learns."""
 import math
@@ -9,7 +9,7 @@ import pytest
 import autograd
 from autograd import gradcheck
 from minigen import optim
-from minigen.models.vae import VAE, gaussian_kl, kl_warmup
+from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 
 
 def swap_in(module, name, tensor):

@@ -34,10 +34,10 @@ KINDS = ('minimax', 'nonsaturating', 'hinge', 'wasserstein')
 
 def _check(fn, kind, *scores):
     if kind not in KINDS:
-        raise ValueError(f"gan_losses.{fn}: kind must be one of {KINDS}, got {kind!r}")
+        raise ValueError(f"gans.losses.{fn}: kind must be one of {KINDS}, got {kind!r}")
     for s in scores:
         if not isinstance(s, autograd.Tensor) or s.ndim != 1:
-            raise ValueError(f"gan_losses.{fn}: expected discriminator outputs of shape (N,), "
+            raise ValueError(f"gans.losses.{fn}: expected discriminator outputs of shape (N,), "
                              f"got {getattr(s, 'shape', type(s).__name__)}")
 
 
@@ -77,7 +77,7 @@ def gradient_penalty(critic, real, fake, *args, lam=10.0, alpha=None):
     critic(x, *args) -> (N,) scores (args: e.g. class labels); fake is detached here;
     alpha (N,) defaults to U[0, 1] draws from the engine's generator."""
     if real.shape != fake.shape:
-        raise ValueError(f"gan_losses.gradient_penalty: real {real.shape} and fake "
+        raise ValueError(f"gans.losses.gradient_penalty: real {real.shape} and fake "
                          f"{fake.shape} must have the same shape")
     n = real.shape[0]
     if alpha is None:

@@ -156,7 +156,7 @@ def test_minigen_device_cuda_without_cupy_asks_for_cupy_at_the_first_tensor():
             "try: ag.zeros(1)\nexcept RuntimeError as e: print(e)")
     env = dict(os.environ, MINIGEN_DEVICE='cuda')
     out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert out.stdout.splitlines()[0] == 'cuda', out.stderr
     assert 'pip install cupy' in out.stdout
 

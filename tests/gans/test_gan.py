@@ -1,4 +1,4 @@
-"""minigen/models/gan.py: shapes at each resolution, the calibration net's parameter
+"""minigen/gans/dcgan.py: shapes at each resolution, the calibration net's parameter
 count, DCGAN's init, the conditional models' use of the label (concatenation or
 conditional batch norm in G, one-hot maps or projection in D), the critic without batch
 norm being per-example, and clear errors."""
@@ -7,7 +7,7 @@ import pytest
 
 import autograd as ag
 from minigen import nn
-from minigen.models.gan import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator,
+from minigen.gans import (DCGANDiscriminator, DCGANGenerator, MLPDiscriminator,
                                 MLPGenerator)
 
 

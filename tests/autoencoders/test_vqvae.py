@@ -1,4 +1,4 @@
-"""minigen/models/vqvae.py: nearest-code lookup, the straight-through estimator, the two
+"""minigen/autoencoders/vqvae.py: nearest-code lookup, the straight-through estimator, the two
 VQ losses and their gradients in float64, the EMA update on a hand example, dead-code
 restarts, perplexity, and tiny VQ-VAEs that learn."""
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import autograd
 from autograd import gradcheck
 from minigen import optim
-from minigen.models.vqvae import VQVAE, VectorQuantizer
+from minigen.autoencoders.vqvae import VQVAE, VectorQuantizer
 
 
 def quantizer(k=5, d=3, **kw):

@@ -1,4 +1,4 @@
-"""CLIP (minigen/models/clip.py) and the CLIP score (minigen/metrics/clip_score.py): the
+"""CLIP (minigen/contrastive/clip.py) and the CLIP score (minigen/metrics/clip_score.py): the
 symmetric loss against its definition in float64, symmetry, minimum, the logit-scale
 init and clamp, gradients through the whole loss, retrieval and zero-shot helpers, and a
 tiny CLIP that learns a toy paired set to perfect retrieval."""
@@ -10,9 +10,9 @@ import pytest
 import autograd
 from minigen.data.tokenizer import Tokenizer
 from minigen.metrics.clip_score import clip_score
-from minigen.models.clip import (CLIP, LOGIT_SCALE_MAX, clip_loss, retrieval_recall,
+from minigen.contrastive.clip import (CLIP, LOGIT_SCALE_MAX, clip_loss, retrieval_recall,
                                  zero_shot_classifier, zero_shot_predict)
-from minigen.models.encoders import ResNetEncoder, TextTransformer, l2_normalize
+from minigen.contrastive.encoders import ResNetEncoder, TextTransformer, l2_normalize
 from minigen.optim import Adam
 
 CAPTIONS = ['a small red circle in the center', 'a large blue square on the left',

@@ -107,30 +107,6 @@ class ProjectionHead(nn.Module):
         return self.net(h)
 
 
-class QuickGELU(nn.Module):
-    """a sigmoid(1.702 a): CLIP's fast approximation of GELU."""
-
-    def forward(self, x):
-        return x * (1.702 * x).sigmoid()
-
-
-class TransformerBlock(nn.Module):
-    """Pre-norm block: x + MHA(LN(x)), then x + MLP(LN(x)) with a 4x wide hidden layer."""
-
-    def __init__(self, width, heads):
-        super().__init__()
-        self.ln_1 = nn.LayerNorm(width)
-        self.attn = nn.MultiheadAttention(width, heads)
-        self.ln_2 = nn.LayerNorm(width)
-        self.c_fc = nn.Linear(width, 4 * width)
-        self.act = QuickGELU()
-        self.c_proj = nn.Linear(4 * width, width)
-
-    def forward(self, x, causal=True, key_padding_mask=None):
-        x = x + self.attn(self.ln_1(x), is_causal=causal, key_padding_mask=key_padding_mask)
-        return x + self.c_proj(self.act(self.c_fc(self.ln_2(x))))
-
-
 class TextTransformer(nn.Module):
     """Token ids (N, L) -> text features (N, out_dim): the end-of-text token's final
     features, projected to `out_dim` (None: no projection, features of size `width`).
@@ -145,7 +121,7 @@ class TextTransformer(nn.Module):
         self.feature_dim = out_dim or width
         self.token_embedding = nn.Embedding(vocab_size, width)
         self.positional_embedding = nn.Parameter(autograd.zeros(context_length, width))
-        self.blocks = nn.ModuleList([TransformerBlock(width, heads) for _ in range(layers)])
+        self.blocks = nn.ModuleList([nn.TransformerBlock(width, heads, activation=nn.QuickGELU()) for _ in range(layers)])
         self.ln_final = nn.LayerNorm(width)
         self.text_projection = None
         if out_dim:  # CLIP keeps this matrix in the joint model (clip.CLIP.text_projection)

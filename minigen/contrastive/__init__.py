@@ -1,0 +1,13 @@
+"""minigen.contrastive: representations learned by telling matching pairs from the rest.
+
+Read in this order:
+    encoders.py  a small ResNet image encoder, CLIP's Transformer text encoder, projection heads
+    simclr.py    SimCLR: two augmented views, the NT-Xent loss (Chen et al. 2020)
+    clip.py      CLIP: the symmetric image-text loss, zero-shot classification, retrieval
+                 (Radford et al. 2021)
+Frozen features are scored by minigen.metrics.probe (linear probe, k-NN).
+"""
+from .encoders import ResNetEncoder, TextTransformer, ProjectionHead, l2_normalize  # noqa: F401
+from .simclr import SimCLR, nt_xent  # noqa: F401
+from .clip import (CLIP, clip_loss, zero_shot_classifier, zero_shot_predict,  # noqa: F401
+                   retrieval_recall)

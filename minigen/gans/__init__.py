@@ -1,0 +1,15 @@
+"""minigen.gans: generative adversarial networks.
+
+Read in this order:
+    losses.py  minimax, non-saturating, hinge and Wasserstein losses; the gradient
+               penalty and R1, gradients of gradients (Goodfellow et al. 2014;
+               Gulrajani et al. 2017; Mescheder et al. 2018)
+    mlp.py     the MLP pair for 2-D toy data, where mode collapse can be seen
+    dcgan.py   DCGAN's generator and discriminator, and class conditioning
+               (Radford et al. 2015; Mirza & Osindero 2014; Miyato & Koyama 2018)
+"""
+from . import losses  # noqa: F401
+from .losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty  # noqa: F401
+from .mlp import MLPGenerator, MLPDiscriminator  # noqa: F401
+from .dcgan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d,  # noqa: F401
+                    dcgan_init_)
