@@ -1,27 +1,183 @@
-"""The command-line flags every training demo shares (demos/README.md, "conventions").
+"""What every training demo shares: flags, presets, data, resuming, and its outputs
+(demos/README.md, "conventions").
 
-    ap = argparse.ArgumentParser(...)
-    ...                                # the demo's own flags: --preset, --steps, ...
-    add_run_arguments(ap, 'ddpm')      # --device, --seed, --out out/ddpm, --resume
-    ...                                # train, sample, draw
-    return write_metrics(args.out, metrics)   # metrics.json, and a summary on stdout
+A demo reads top to bottom as a short lab:
+
+    PRESETS = {'quick': dict(steps=600, batch_size=64, lr=1e-3, samples=256),   # ~minutes, 2 cores
+               'full':  dict(steps=20000, batch_size=128, lr=2e-4, samples=2000,
+                             mnist=dict(lr=1e-3))}                 # per-dataset overrides
+
+    def main(argv=None):
+        ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        ap.add_argument('--steps', type=int)           # a flag named like a preset key overrides it
+        add_run_arguments(ap, 'NAME', PRESETS, datasets=('mnist', 'shapes'))
+        args = ap.parse_args(argv)
+        hp = resolve_preset(args, PRESETS)             # preset, then dataset overrides, then flags
+        data = load_image_dataset(args.dataset, size=28, seed=args.seed, demo='NAME')
+        step, saved = resume(args, 'NAME', config, {'model': model, 'opt': opt})
+        ...                                            # train, sample, draw, evaluate
+        save_checkpoint(args.out, step, config, {'model': model, 'opt': opt}, losses=losses)
+        write_samples(args.out, samples, 'NAME')      # samples.npy: (N, C, H, W) in [0, 1]
+        return write_metrics(args.out, metrics)        # metrics.json, and a summary on stdout
 
 MNIST_ROOT is where the MNIST demos look for the IDX files: ../shared/data/mnist beside the
-checkout, or the folder named by the environment variable MINIGEN_MNIST.
+checkout, or the folder named by the environment variable MINIGEN_MNIST. Only the 10,000
+test digits are assumed: the first 8,000 train, the last 2,000 are held out.
 """
 import json
 import os
+from collections import namedtuple
+
+import numpy as np
+
+import autograd
+import minigen
 
 MNIST_ROOT = os.environ.get('MINIGEN_MNIST', os.path.normpath(os.path.join(
     os.path.dirname(os.path.abspath(__file__)), '..', '..', 'shared', 'data', 'mnist')))
 
 
-def add_run_arguments(ap, name):
-    """--device cpu|cuda, --seed, --out (default out/NAME) and --resume, alike in every demo."""
+# ----------------------------------------------------------------------------- flags, presets
+
+def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=None):
+    """--preset (the keys of `presets`, default 'quick'), --dataset (its choices listed, even
+    when there is one), --device cpu|cuda, --seed, --out (default out/NAME) and --resume."""
+    if presets is not None:
+        ap.add_argument('--preset', choices=tuple(presets), default='quick',
+                        help='quick: minutes on 2 CPU cores; full: for a GPU')
+    if datasets is not None:
+        ap.add_argument('--dataset', choices=tuple(datasets),
+                        default=default_dataset or datasets[0])
     ap.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default=f'out/{name}')
     ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+
+
+def resolve_preset(args, presets):
+    """The run's settings: the preset's values, then its overrides for args.dataset (a dict
+    under the dataset's name), then every flag named like a key that was given (not None)."""
+    preset = dict(presets[args.preset])
+    overrides = {}
+    for key in list(preset):
+        if isinstance(preset[key], dict):
+            sub = preset.pop(key)
+            if key == getattr(args, 'dataset', None):
+                overrides = sub
+    hp = preset | overrides
+    for key in hp:
+        given = getattr(args, key, None)
+        if given is not None:
+            hp[key] = tuple(given) if isinstance(given, list) else given
+    return hp
+
+
+# ----------------------------------------------------------------------------- data
+
+ImageData = namedtuple('ImageData', 'train labels class_names held held_labels name')
+ImageData.__doc__ = """Images (N, C, H, W) in [0, 1] to train on, their int labels, the class
+names, held-out images and labels (for the quality figures), and the dataset's name."""
+
+
+def load_image_dataset(name, size=None, n_train=8000, n_held=2000, seed=0, data_dir=None,
+                       demo='demo', fallback=False, shapes_sizes=None):
+    """'mnist' (28 px; the test split: 8,000 train, 2,000 held out), 'shapes' (size px, 32
+    by default; the class is the shape; `shapes_sizes` keeps only objects of those sizes) or
+    'folder' (one sub-folder of images per class under data_dir). Without the MNIST files,
+    fall back to shapes with a message when `fallback`, else refuse in one clear line."""
+    from minigen.data.shapes import SHAPES, SIZES, make_shapes
+    if name == 'mnist':
+        from minigen.data.idx import load_mnist
+        root = data_dir or MNIST_ROOT
+        try:
+            x, y = load_mnist('test', root=root, download=False)
+        except FileNotFoundError as err:
+            if not fallback:
+                raise SystemExit(f"demos.{demo}: no MNIST IDX files (t10k-images-idx3-ubyte, "
+                                 f"t10k-labels-idx1-ubyte, optionally .gz) in {root}; set "
+                                 f"MINIGEN_MNIST or --data-dir to their folder") from err
+            print(f"demos.{demo}: MNIST not found in {root}; falling back to --dataset shapes")
+            return load_image_dataset('shapes', None, n_train, n_held, seed, demo=demo)
+        n_train = min(n_train, len(x) - n_held)
+        return ImageData(x[:n_train], y[:n_train], tuple(map(str, range(10))),
+                         x[-n_held:], y[-n_held:], 'mnist')
+    if name == 'shapes':
+        size = size or 32
+        keep = [SIZES.index(s) for s in (shapes_sizes or SIZES)]
+        scale = len(SIZES) / len(keep)  # draw enough that n of the kept sizes remain
+        train = make_shapes(int(n_train * scale * 1.2) + 64, size=size, seed=seed)
+        held = make_shapes(int(n_held * scale * 1.2) + 64, size=size, seed=seed + 12345)
+        t = np.flatnonzero(np.isin(train.attrs['size'], keep))[:n_train]
+        h = np.flatnonzero(np.isin(held.attrs['size'], keep))[:n_held]
+        return ImageData(train.images[t], train.attrs['shape'][t], tuple(SHAPES),
+                         held.images[h], held.attrs['shape'][h], 'shapes')
+    if name == 'folder':
+        from minigen.data.folder import load_image_folder
+        if not data_dir:
+            raise SystemExit(f"demos.{demo}: --dataset folder needs --data-dir ROOT with one "
+                             f"sub-folder of images per class")
+        x, y, classes = load_image_folder(data_dir, size=size or 32)
+        order = np.random.default_rng(seed).permutation(len(x))
+        held = order[:min(n_held, len(x) // 5)]
+        train = order[len(held):]
+        return ImageData(x[train], y[train], tuple(classes), x[held], y[held], 'folder')
+    raise SystemExit(f"demos.{demo}: unknown dataset {name!r}")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+def _plain(value):
+    """A config as it comes back from a checkpoint: tuples as lists, NumPy scalars as numbers."""
+    return json.loads(json.dumps(value, default=lambda v: v.tolist()))
+
+
+def checkpoint_path(out):
+    return os.path.join(out, 'checkpoint.npz')
+
+
+def resume(args, demo, config, state):
+    """Continue a run: with --resume, load OUT/checkpoint.npz, refuse it if its config (what
+    shapes the run: dataset, sizes, ...) differs from `config`, load every object of `state`
+    (anything with load_state_dict: models, optimizers, EMA, schedules) and the RNG, and
+    return (step, the extra arrays saved beside them). Without --resume: (0, {})."""
+    if not args.resume:
+        return 0, {}
+    path = checkpoint_path(args.out)
+    if not os.path.exists(path):
+        raise SystemExit(f"demos.{demo} --resume: no checkpoint at {path}; run once without "
+                         f"--resume first")
+    ckpt = minigen.load(path)
+    if _plain(ckpt['config']) != _plain(config):
+        raise SystemExit(f"demos.{demo} --resume: {path} holds a run with {ckpt['config']}; "
+                         f"this run asks for {_plain(config)}")
+    for key, obj in state.items():
+        obj.load_state_dict(ckpt['state'][key])
+    autograd.backend.set_rng_state(ckpt['rng'])
+    return int(ckpt['step']), ckpt['extra']
+
+
+def save_checkpoint(out, step, config, state, **extra):
+    """Write OUT/checkpoint.npz (atomically): the step, the config, every object's
+    state_dict, the RNG state and any extra arrays or dicts (losses, histories)."""
+    minigen.save({'step': step, 'config': _plain(config),
+                  'state': {key: obj.state_dict() for key, obj in state.items()},
+                  'rng': autograd.backend.get_rng_state(), 'extra': extra},
+                 checkpoint_path(out))
+
+
+# ----------------------------------------------------------------------------- outputs
+
+def write_samples(out, samples, demo='demo'):
+    """Save OUT/samples.npy, the demo's generated images as float32 (N, C, H, W) in [0, 1]
+    (what `python -m demos.evaluate --samples` reads); refuse anything else."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 4 or samples.shape[1] not in (1, 3) or not np.isfinite(samples).all() \
+            or samples.min() < 0 or samples.max() > 1:
+        raise ValueError(f"demos.{demo}: samples must be finite (N, C, H, W) in [0, 1] with C = "
+                         f"1 or 3, got {samples.shape} in [{samples.min():.3g}, "
+                         f"{samples.max():.3g}]")
+    np.save(os.path.join(out, 'samples.npy'), samples)
+    return samples
 
 
 def write_metrics(out, metrics, hide=('settings',)):
