@@ -16,7 +16,7 @@ DCGAN (Radford, Metz & Chintala 2015, arXiv:1511.06434), as in pytorch/examples 
     n = log2(image_size / s) up- or down-sampling steps; convolutions have no bias (batch
     norm follows them); init: conv weights ~ N(0, 0.02), BN gamma ~ N(1, 0.02), beta = 0.
 For MNIST, DCGANGenerator(ngf=64) + DCGANDiscriminator(ndf=32) at 28 px have 796,224
-parameters together: the calibration net of shared/notes/generative-anchors.md e.2.
+parameters together, small enough to train to legible digits in minutes on 2 CPU cores.
 The discriminator's norm is 'batch' (DCGAN) or None: a WGAN-GP critic must not use batch
 norm, because the penalty asks for the gradient of each D(x_hat_i) w.r.t. its own input
 and batch norm mixes the examples (Gulrajani et al. 2017, arXiv:1704.00028, sec. 4);
