@@ -174,8 +174,8 @@ class RepeatPixels(Function):
     def forward(self, x):
         (N, C, H, W), (kh, kw) = x.shape, self.factors
         y = array_module(x).empty((N, C, H, kh, W, kw), x.dtype)
-        for i in range(kh):  # kh kw strided copies: 3-4x faster here than one broadcast
-            for j in range(kw):  # copy, whose innermost loop would run over only kw items
+        for i in range(kh):  # kh kw strided copies, each with a long innermost loop (one
+            for j in range(kw):  # broadcast copy's innermost loop would run over kw items)
                 y[:, :, :, i, :, j] = x
         return y.reshape(N, C, H * kh, W * kw)
 
