@@ -188,3 +188,33 @@ def write_metrics(out, metrics, hide=('settings',)):
     print(json.dumps({k: v for k, v in metrics.items() if k not in hide}, indent=1,
                      default=float))
     return metrics
+
+
+# ----------------------------------------------------------------------------- quality figures
+
+FEATURE_NET_INPUT = {'mnist': (1, 28), 'shapes': (3, 32)}  # (C, side) of minigen.metrics' nets
+
+
+def fit_to_feature_net(images, dataset):
+    """Images (N, C, H, W) in [0, 1] brought to the input of `dataset`'s feature net
+    (minigen.metrics.load_feature_net): an integer enlargement by pixel repetition (each
+    pixel a square, as the 16x16 shapes demos are shown), any other size bilinearly
+    (minigen.nn.functional.interpolate), grey repeated to RGB or RGB averaged to grey. Returns the
+    images and what was done, for metrics.json: {'resized_from': [H, W]} and/or
+    {'channels_from': C}, or {} when they already fit."""
+    c, side = FEATURE_NET_INPUT[dataset]
+    x = np.asarray(images, dtype=np.float32)
+    done = {}
+    if x.shape[2:] != (side, side):
+        done['resized_from'] = list(x.shape[2:])
+        h, w = x.shape[2:]
+        if side % h == 0 and side % w == 0:
+            x = x.repeat(side // h, axis=2).repeat(side // w, axis=3)
+        else:
+            from minigen.nn.functional import interpolate
+            x = interpolate(autograd.tensor(x), size=(side, side), mode='bilinear')
+            x = np.clip(x.numpy(), 0, 1)
+    if x.shape[1] != c:
+        done['channels_from'] = int(x.shape[1])
+        x = x.mean(axis=1, keepdims=True) if c == 1 else x.repeat(c, axis=1)
+    return x, done

@@ -9,3 +9,9 @@ from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa:
 from .gif import save_gif  # noqa: F401
 from .plots import save_curves, save_scatter  # noqa: F401
 from .progress import progress  # noqa: F401
+from .panels import panels_image, save_panels  # noqa: F401
+from .loss_curve import running_mean, save_loss_curve  # noqa: F401
+from .points import points_image  # noqa: F401
+from .tokens import save_token_grid  # noqa: F401
+from .similarity import save_similarity  # noqa: F401
+from .side_by_side import save_side_by_side, save_scatter_panels, save_loss_with_mean  # noqa: F401
