@@ -1,10 +1,11 @@
 """conv2d and conv_transpose2d: forward against plain loops, gradients and second
-derivatives against central differences, the adjoint identity between the two, and the
-errors. Geometry (groups, kernel, stride, padding, dilation, output_padding, image size)
-is drawn by hypothesis; values are float64 (float32 where dtype is the property).
+derivatives against central differences, the adjoint identity between the two, the
+fast kernels (conv_fast.py) against the plain ones (fast=False), and the errors.
+Geometry (groups, kernel, stride, padding, dilation, output_padding, image size) is
+drawn by hypothesis; values are float64 (float32 where dtype is the property).
 
-Hypothesis tests take `device` from autograd.testing.DEVICES (hypothesis refuses the
-function-scoped conftest fixture); the others use the fixture."""
+Every test takes `device` from the conftest fixture, @given ones included (conftest
+lets hypothesis accept a function-scoped fixture: a device is not an example's state)."""
 import itertools
 
 import numpy as np
@@ -13,7 +14,6 @@ from hypothesis import given, settings, strategies as st
 
 import autograd as ag
 from autograd.ops.conv import conv2d, conv_transpose2d
-from autograd.testing import DEVICES
 
 
 # --- plain-loop references (read these first: they are the definitions) -------------
@@ -84,10 +84,10 @@ def conv_inputs(draw, geo, device):
     return x, w, b
 
 
-def conv_fn(geo):
+def conv_fn(geo, fast=True):
     def fn(x, w, b=None):
         return conv2d(x, w, b, stride=geo['stride'], padding=geo['padding'],
-                      dilation=geo['dilation'], groups=geo['groups'])
+                      dilation=geo['dilation'], groups=geo['groups'], fast=fast)
     return fn
 
 
@@ -112,11 +112,11 @@ def transpose_inputs(draw, geo, device):
     return x, w, b
 
 
-def transpose_fn(geo):
+def transpose_fn(geo, fast=True):
     def fn(x, w, b=None):
         return conv_transpose2d(x, w, b, stride=geo['stride'], padding=geo['padding'],
                                 output_padding=geo['output_padding'], groups=geo['groups'],
-                                dilation=geo['dilation'])
+                                dilation=geo['dilation'], fast=fast)
     return fn
 
 
@@ -134,7 +134,6 @@ def present(*ts):
 
 
 # --- conv2d -----------------------------------------------------------------------------
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_conv2d_matches_naive_loop(device, data):
     geo = data.draw(conv_geometry(), label='geometry')
@@ -146,14 +145,12 @@ def test_conv2d_matches_naive_loop(device, data):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_conv2d_gradients_match_central_differences(device, data):
     geo = data.draw(conv_geometry(), label='geometry')
     ag.gradcheck(conv_fn(geo), present(*conv_inputs(data.draw, geo, device)))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=5)
 @given(data=st.data())
 def test_conv2d_second_derivatives_match_central_differences(device, data):
@@ -161,7 +158,6 @@ def test_conv2d_second_derivatives_match_central_differences(device, data):
     ag.gradgradcheck(conv_fn(geo), present(*conv_inputs(data.draw, geo, device)))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=5)
 @given(data=st.data())
 def test_conv2d_vjp_is_differentiable_in_the_upstream_gradient(device, data):
@@ -203,7 +199,6 @@ def test_conv2d_output_feeds_another_conv(device):
 
 
 # --- conv_transpose2d -------------------------------------------------------------------
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_conv_transpose2d_matches_naive_loop(device, data):
     geo = data.draw(transpose_geometry(), label='geometry')
@@ -216,7 +211,6 @@ def test_conv_transpose2d_matches_naive_loop(device, data):
     np.testing.assert_allclose(y.numpy(), want, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_conv_transpose2d_is_the_adjoint_of_conv2d(device, data):
     """<conv2d(x; w), y> == <x, conv_transpose2d(y; w)> for the same w and geometry."""
@@ -233,14 +227,12 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(device, data):
                                rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_conv_transpose2d_gradients_match_central_differences(device, data):
     geo = data.draw(transpose_geometry(), label='geometry')
     ag.gradcheck(transpose_fn(geo), present(*transpose_inputs(data.draw, geo, device)))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=5)
 @given(data=st.data())
 def test_conv_transpose2d_second_derivatives_match_central_differences(device, data):
@@ -248,7 +240,6 @@ def test_conv_transpose2d_second_derivatives_match_central_differences(device, d
     ag.gradgradcheck(transpose_fn(geo), present(*transpose_inputs(data.draw, geo, device)))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=5)
 @given(data=st.data())
 def test_conv_transpose2d_vjp_is_differentiable_in_the_upstream_gradient(device, data):
@@ -257,6 +248,75 @@ def test_conv_transpose2d_vjp_is_differentiable_in_the_upstream_gradient(device,
     g = data.draw(seeded(transpose_fn(geo)(x, w).shape, device), label='g')
 
     ag.gradcheck(vjp_of(transpose_fn(geo)), [x, w, g])
+
+
+# --- the fast kernels (conv_fast.py) against the plain ones (fast=False) ----------------
+def forward_and_gradients(fn, x, w, b, seed):
+    """fn's output, its gradients for x, w, b under a random upstream gradient g, and the
+    gradients of a random combination of those for x, w and g: every Function's forward
+    that fn's first and second backward run."""
+    rng = np.random.default_rng(seed)
+    xp = ag.backend.array_module(x.data)
+    with ag.enable_grad():
+        x, w, b = (None if t is None else t.detach().requires_grad_() for t in (x, w, b))
+        y = fn(*present(x, w, b))
+        g = ag.Tensor._make(xp.asarray(rng.standard_normal(y.shape))).requires_grad_()
+        first = ag.grad(y, present(x, w, b), g, create_graph=True)
+        r = [ag.Tensor._make(xp.asarray(rng.standard_normal(t.shape))) for t in first]
+        second = ag.grad(sum((t * u).sum() for t, u in zip(first[:2], r)), [x, w, g])
+    return [y] + list(first) + list(second)
+
+
+def assert_all_close(fast, plain):
+    assert len(fast) == len(plain)
+    for a, b in zip(fast, plain):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@given(data=st.data())
+def test_fast_conv2d_agrees_with_plain_in_forward_and_every_gradient(device, data):
+    geo = data.draw(conv_geometry(max_channels=3), label='geometry')
+    x, w, b = conv_inputs(data.draw, geo, device)
+    seed = data.draw(st.integers(0, 2 ** 32 - 1), label='seed')
+    assert_all_close(forward_and_gradients(conv_fn(geo, fast=True), x, w, b, seed),
+                     forward_and_gradients(conv_fn(geo, fast=False), x, w, b, seed))
+
+
+@given(data=st.data())
+def test_fast_conv_transpose2d_agrees_with_plain_in_forward_and_every_gradient(device, data):
+    geo = data.draw(transpose_geometry(), label='geometry')
+    x, w, b = transpose_inputs(data.draw, geo, device)
+    seed = data.draw(st.integers(0, 2 ** 32 - 1), label='seed')
+    assert_all_close(forward_and_gradients(transpose_fn(geo, fast=True), x, w, b, seed),
+                     forward_and_gradients(transpose_fn(geo, fast=False), x, w, b, seed))
+
+
+def test_fast_and_plain_agree_on_a_unet_sized_3x3_conv(device):
+    """The stride-1 row shifts at the size they are for (64 channels, 16 x 16, padding 1)."""
+    geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    x = ag.randn(2, 16, 16, 16, dtype=np.float64, device=device)
+    w, b = ag.randn(8, 16, 3, 3, dtype=np.float64, device=device), ag.randn(8, dtype=np.float64, device=device)
+    assert_all_close(forward_and_gradients(conv_fn(geo, fast=True), x, w, b, 0),
+                     forward_and_gradients(conv_fn(geo, fast=False), x, w, b, 0))
+
+
+@settings(max_examples=8)
+@given(data=st.data())
+def test_plain_conv2d_gradients_match_central_differences(device, data):
+    geo = data.draw(conv_geometry(max_channels=1, max_extra=1), label='geometry')
+    inputs = present(*conv_inputs(data.draw, geo, device))
+    ag.gradcheck(conv_fn(geo, fast=False), inputs)
+    ag.gradgradcheck(conv_fn(geo, fast=False), inputs)
+
+
+@settings(max_examples=8)
+@given(data=st.data())
+def test_plain_conv_transpose2d_gradients_match_central_differences(device, data):
+    geo = data.draw(transpose_geometry(), label='geometry')
+    inputs = present(*transpose_inputs(data.draw, geo, device))
+    ag.gradcheck(transpose_fn(geo, fast=False), inputs)
+    ag.gradgradcheck(transpose_fn(geo, fast=False), inputs)
 
 
 # --- bad input: a clear error naming the function and the shapes ------------------------
