@@ -32,7 +32,7 @@ This file computes (1)-(4) plainly: `plain_conv2d`, `plain_conv_transpose2d` and
 conv_fast.py: the same three with the copies arranged for speed (channel-major
 columns in a reused buffer; for stride 1, the kh row shifts of x instead of the kh kw
 columns, and (5)), 1.3-2x faster per convolution on a CPU. `fast=False` runs the
-plain ones; tests/engine/test_conv_fast.py checks that the two agree.
+plain ones; tests/engine/test_conv.py checks that the two agree.
 """
 import numpy as np
 

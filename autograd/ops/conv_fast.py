@@ -5,7 +5,7 @@ Read conv.py first. Its plain kernels compute, with X the columns (2) of the inp
     conv_transpose2d  y  = col2im(W^T x) + b          (4)
     weight_grad       gW = dY X^T                     (3)
 and so do the functions here, with the same signatures and the same numbers up to
-rounding (tests/engine/test_conv_fast.py holds them to that). Only where the copies go
+rounding (tests/engine/test_conv.py holds them to that). Only where the copies go
 changes; the Functions in conv.py run these unless called with fast=False.
 
 1. Channel-major columns. X is stored (C, kh, kw, N, H_out, W_out): it is one copy out
