@@ -17,13 +17,15 @@ real data (minigen.metrics' feature net) puts in the class that was asked for, b
 FID and friends against held-out real images.
 
     python -m demos.cgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
-        [--batch-size B] [--device cpu|cuda] [--seed S] [--out out/cgan] [--resume]
-        [--loss nonsaturating|hinge] [--g-conditioning concat|batchnorm]
-        [--d-conditioning concat|projection]
+        [--batch-size B] [--ngf W] [--ndf W] [--eval-samples N] [--device cpu|cuda]
+        [--seed S] [--out out/cgan] [--resume] [--loss nonsaturating|hinge]
+        [--g-conditioning concat|batchnorm] [--d-conditioning concat|projection]
 
 Writes to --out: classes.png (row k: ten samples of class k; column j shares its noise
 across rows, so it keeps its style), classes_<step>.png over training, loss.png,
-metrics.json and checkpoint.npz (which --resume continues).
+samples.npy (the last evaluation's --eval-samples images, classes in turn, (N, C, H, W)
+in [0, 1], for python -m demos.evaluate), metrics.json and checkpoint.npz (which
+--resume continues).
 """
 import argparse
 import os
@@ -32,131 +34,138 @@ import time
 import numpy as np
 
 import autograd
-import minigen
 from minigen import viz
-from minigen.data.shapes import SHAPES
 from minigen.gans import DCGANDiscriminator, DCGANGenerator
 from minigen.gans.losses import discriminator_loss, generator_loss
+from minigen.gans.sampling import class_grid, sample
+from minigen.metrics import evaluate_samples, load_feature_net
 from minigen.optim import Adam
-from demos.dcgan import (Z_DIM, add_gan_arguments, evaluate, gan_settings, load_images,
-                         sample)
-from demos.conventions import write_metrics
 
-CLASS_NAMES = {'mnist': [str(k) for k in range(10)], 'shapes': list(SHAPES)}
+from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+                               save_checkpoint, write_metrics, write_samples)
 
-
-def label_accuracy(images, y, dataset):
-    """Share of samples the dataset's trained classifier assigns to their asked-for class
-    (None when minigen.metrics or its weights are missing)."""
-    try:
-        from minigen.metrics import load_feature_net
-        return float((load_feature_net(dataset).predict(images) == y).mean())
-    except (ImportError, FileNotFoundError):
-        return None
+PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, lr=2e-4, betas=(0.5, 0.999),
+                         evals=4, eval_samples=1000),   # minutes on 2 CPU cores
+           'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, betas=(0.5, 0.999),
+                        evals=8, eval_samples=2000)}
+Z_DIM = 100
 
 
-def class_grid(G, z_cols, num_classes, device):
-    """(num_classes * 10) images: row k = class k, column j = noise z_cols[j]."""
-    y = np.repeat(np.arange(num_classes), len(z_cols))
-    z = autograd.tensor(np.tile(z_cols.numpy(), (num_classes, 1)), device=device)
-    return sample(G, z, autograd.tensor(y, device=device))
-
-
-def main(argv=None):
+def parse_args(argv):
+    """The flags (a flag named like a preset key overrides it) and the run's settings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
+    ap.add_argument('--batch-size', type=int)
+    ap.add_argument('--ngf', type=int, help="G's width (preset default)")
+    ap.add_argument('--ndf', type=int, help="D's width (preset default)")
+    ap.add_argument('--eval-samples', type=int,
+                    help='samples per evaluation, and in samples.npy (preset default)')
     ap.add_argument('--loss', choices=('nonsaturating', 'hinge'), default='nonsaturating')
     ap.add_argument('--g-conditioning', choices=('concat', 'batchnorm'), default='concat')
     ap.add_argument('--d-conditioning', choices=('concat', 'projection'), default='concat')
-    add_gan_arguments(ap, 'cgan')  # --preset, --dataset, --steps, ... as in dcgan
+    add_run_arguments(ap, 'cgan', PRESETS, datasets=('mnist', 'shapes'))
     args = ap.parse_args(argv)
-    p, steps, batch_size, ngf, ndf, n_eval = gan_settings(args)
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, 'checkpoint.npz')
+    return args, resolve_preset(args, PRESETS)
 
-    autograd.manual_seed(args.seed)
-    train, real, labels, dataset = load_images(args.dataset, args.seed)
-    real, names = real[:n_eval], CLASS_NAMES[dataset]
-    K, size, channels = len(names), train.shape[2], train.shape[1]
-    x_data = autograd.tensor(train, device=args.device)
-    y_data = autograd.tensor(labels, device=args.device)
-    G = DCGANGenerator(Z_DIM, size, channels, ngf=ngf, num_classes=K,
-                       conditioning=args.g_conditioning).to(args.device)
-    D = DCGANDiscriminator(size, channels, ndf=ndf, num_classes=K,
-                           conditioning=args.d_conditioning).to(args.device)
-    opt_g = Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    z_cols = autograd.randn(10, Z_DIM, device=args.device)  # one noise per grid column
-    z_eval = autograd.randn(n_eval, Z_DIM, device=args.device)
-    y_eval = np.arange(n_eval) % K
-    start_step, losses, trajectory = 0, [], []
-    if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise FileNotFoundError(f"cgan --resume: no checkpoint at {ckpt_path}; run once "
-                                    f"without --resume first")
-        ckpt = minigen.load(ckpt_path)
-        if ckpt['dataset'] != dataset or ckpt['widths'] != [ngf, ndf] or ckpt[
-                'conditioning'] != [args.g_conditioning, args.d_conditioning]:
-            raise ValueError(f"cgan --resume: {ckpt_path} holds a run on {ckpt['dataset']} "
-                             f"with ngf, ndf = {ckpt['widths']} and conditioning "
-                             f"{ckpt['conditioning']}; this run asks for {dataset} with "
-                             f"{[ngf, ndf]} and {[args.g_conditioning, args.d_conditioning]}")
-        for module, key in ((G, 'G'), (D, 'D'), (opt_g, 'opt_g'), (opt_d, 'opt_d')):
-            module.load_state_dict(ckpt[key])
-        autograd.backend.set_rng_state(ckpt['rng'])
-        start_step, losses = ckpt['step'], [list(r) for r in ckpt['losses']]
-        trajectory = list(ckpt['trajectory'])
 
-    end = start_step + steps
-    eval_at = {round(end * (i + 1) / p['evals']) for i in range(p['evals'])} | {end}
-    start, eval_seconds = time.time(), 0.0
-    bar = viz.progress(range(start_step, end), 'train')
+def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate, device):
+    """The conditional GAN game over `steps`: one D step on real (x, y) pairs and detached
+    fakes G(z, y) with uniformly drawn y, then one G step; evaluate(step) after each step
+    in `evaluate_at`. Returns the losses [L_D, L_G] of each step."""
+    losses, K, n = [], G.num_classes, hp['batch_size']
+    bar = viz.progress(steps, 'train')
     for step in bar:
-        idx = autograd.randint(0, len(train), (batch_size,), device=args.device)
-        y_fake = autograd.randint(0, K, (batch_size,), device=args.device)
-        fake = G(autograd.randn(batch_size, Z_DIM, device=args.device), y_fake)
-        d_loss = discriminator_loss(D(x_data[idx], y_data[idx]), D(fake.detach(), y_fake),
-                                    args.loss)
+        idx = autograd.randint(0, len(x), (n,), device=device)
+        y_fake = autograd.randint(0, K, (n,), device=device)
+        fake = G(autograd.randn(n, Z_DIM, device=device), y_fake)
+        d_loss = discriminator_loss(D(x[idx], labels[idx]), D(fake.detach(), y_fake), loss)
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        g_loss = generator_loss(D(fake, y_fake), args.loss)
+        g_loss = generator_loss(D(fake, y_fake), loss)
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
         losses.append([d_loss.item(), g_loss.item()])
         if step % 20 == 0:
             bar.set_postfix(d=f'{d_loss.item():.3f}', g=f'{g_loss.item():.3f}')
-        if step + 1 in eval_at and step + 1 > start_step:
-            tick = time.time()
-            viz.save_image(class_grid(G, z_cols, K, args.device),
-                           os.path.join(args.out, f'classes_{step + 1:06d}.png'), nrow=10,
-                           row_labels=names)
-            images = sample(G, z_eval, autograd.tensor(y_eval, device=args.device))
-            trajectory.append({'step': step + 1,
-                               'label_accuracy': label_accuracy(images, y_eval, dataset)}
-                              | evaluate(images, real, dataset))
-            eval_seconds += time.time() - tick
-    train_seconds = time.time() - start - eval_seconds
-    minigen.save({'G': G.state_dict(), 'D': D.state_dict(), 'opt_g': opt_g.state_dict(),
-                  'opt_d': opt_d.state_dict(), 'step': end, 'losses': np.array(losses),
-                  'rng': autograd.backend.get_rng_state(), 'dataset': dataset,
-                  'widths': [ngf, ndf], 'trajectory': trajectory,
-                  'conditioning': [args.g_conditioning, args.d_conditioning]}, ckpt_path)
+        if step + 1 in evaluate_at:
+            evaluate(step + 1)
+    return losses
 
-    viz.save_image(class_grid(G, z_cols, K, args.device), os.path.join(args.out, 'classes.png'),
-                   nrow=10, row_labels=names)
-    loss_arr = np.array(losses)
-    viz.save_curves({'L_D': loss_arr[:, 0], 'L_G': loss_arr[:, 1]},
-                    os.path.join(args.out, 'loss.png'), title=f'conditional DCGAN on {dataset}')
-    metrics = {'settings': vars(args) | {'steps': steps, 'batch_size': batch_size, 'ngf': ngf,
-                                         'ndf': ndf, 'eval_samples': n_eval, 'lr': 2e-4},
-               'dataset': dataset, 'step': end, 'train_seconds': round(train_seconds, 2),
-               'eval_seconds': round(eval_seconds, 2),
+
+def evaluate(G, z_cols, z_eval, real, data, step, log, out):
+    """At `step`: the class grid (classes_<step>.png) and, for G's samples of z_eval with
+    the classes in turn, the label accuracy (the share that the dataset's trained
+    classifier, minigen.metrics' feature net, puts in the class asked for) beside FID and
+    friends against the real images; returns those samples."""
+    tick, K = time.time(), len(data.class_names)
+    if log['trajectory'] and log['trajectory'][-1]['step'] == step:  # --steps 0 --resume
+        log['trajectory'].pop()                                       # evaluates again
+    viz.save_image(class_grid(G, z_cols, K), os.path.join(out, f'classes_{step:06d}.png'),
+                   nrow=len(z_cols), row_labels=list(data.class_names))
+    y = np.arange(len(z_eval)) % K
+    images = sample(G, z_eval, autograd.tensor(y, device=z_eval.device))
+    accuracy = float((load_feature_net(data.name).predict(images) == y).mean())
+    subset = min(1000, len(images) // 2, len(real) // 2)  # KID's std needs subsets < n
+    scores = evaluate_samples(images, real, data.name, kid_subset_size=subset)
+    log['trajectory'].append({'step': step, 'label_accuracy': accuracy}
+                             | {k: float(v) for k, v in scores.items()})
+    log['eval_seconds'] += time.time() - tick
+    return images
+
+
+def main(argv=None):
+    args, hp = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    autograd.manual_seed(args.seed)
+    data = load_image_dataset(args.dataset, seed=args.seed, demo='cgan', fallback=True)
+    real, K = data.held[:hp['eval_samples']], len(data.class_names)
+    x = autograd.tensor(data.train * 2 - 1, device=args.device)  # Tanh's range, [-1, 1]
+    labels = autograd.tensor(data.labels, device=args.device)
+    channels, size = data.train.shape[1:3]
+    G = DCGANGenerator(Z_DIM, size, channels, ngf=hp['ngf'], num_classes=K,
+                       conditioning=args.g_conditioning).to(args.device)
+    D = DCGANDiscriminator(size, channels, ndf=hp['ndf'], num_classes=K,
+                           conditioning=args.d_conditioning).to(args.device)
+    opt_g = Adam(G.parameters(), lr=hp['lr'], betas=hp['betas'])
+    opt_d = Adam(D.parameters(), lr=hp['lr'], betas=hp['betas'])
+    z_cols = autograd.randn(10, Z_DIM, device=args.device)  # one noise per grid column
+    z_eval = autograd.randn(hp['eval_samples'], Z_DIM, device=args.device)  # the metrics'
+    state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d}
+    config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf'],
+              'conditioning': [args.g_conditioning, args.d_conditioning]}
+    start, saved = resume(args, 'cgan', config, state)
+    log = {'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0,
+           'trajectory': list(saved.get('trajectory', []))}
+
+    # train, evaluating at `evals` evenly spaced steps up to the end, then at the end
+    end, tick = start + hp['steps'], time.time()
+    evaluate_at = {round(end * (i + 1) / hp['evals']) for i in range(hp['evals'])}
+    run_eval = lambda step: evaluate(G, z_cols, z_eval, real, data, step, log, args.out)
+    log['losses'] += train(G, D, opt_g, opt_d, x, labels, hp, args.loss, range(start, end),
+                           evaluate_at - {end}, run_eval, args.device)
+    train_seconds = time.time() - tick - log['eval_seconds']
+    samples = run_eval(end)
+    save_checkpoint(args.out, end, config, state, losses=np.array(log['losses']),
+                    trajectory=log['trajectory'])
+
+    # sample, draw, report
+    write_samples(args.out, samples, 'cgan')
+    viz.save_image(class_grid(G, z_cols, K), os.path.join(args.out, 'classes.png'),
+                   nrow=len(z_cols), row_labels=list(data.class_names))
+    losses = np.array(log['losses'])
+    viz.save_curves({'L_D': losses[:, 0], 'L_G': losses[:, 1]},
+                    os.path.join(args.out, 'loss.png'), title=f'conditional DCGAN on {data.name}')
+    metrics = {'settings': vars(args) | hp, 'dataset': data.name, 'step': end,
+               'train_seconds': round(train_seconds, 2),
+               'eval_seconds': round(log['eval_seconds'], 2),
                'parameters': {'G': sum(q.data.size for q in G.parameters()),
                               'D': sum(q.data.size for q in D.parameters())},
-               'final_d_loss': float(loss_arr[-50:, 0].mean()),
-               'final_g_loss': float(loss_arr[-50:, 1].mean()),
-               'final': trajectory[-1] if trajectory else {}, 'trajectory': trajectory}
+               'final_d_loss': float(losses[-50:, 0].mean()),
+               'final_g_loss': float(losses[-50:, 1].mean()),
+               'samples': len(samples), 'final': log['trajectory'][-1],
+               'trajectory': log['trajectory']}
     return write_metrics(args.out, metrics, hide=('settings', 'trajectory'))
 
 
