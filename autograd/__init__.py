@@ -2,12 +2,15 @@
 
 Read it in this order:
     backend.py     which array library (NumPy or CuPy), devices, dtypes, seeded RNG
-    grad_mode.py   no_grad / enable_grad / detect_anomaly
     function.py    Function (one op: forward + backward) and the backward engine
-    tensor.py      Tensor, its operators and constructors
+    tensor.py      Tensor: its operators route to the ops; version counters
+    creation.py    the constructors: tensor, as_tensor, zeros, randn, ...
     ops/           the ops, one file per family
+    grad_mode.py   no_grad / enable_grad / detect_anomaly
+    pruning.py     how autograd.grad runs only the ops that lead to its inputs
     gradcheck.py   finite-difference gradient checking
     testing.py     hypothesis strategies to property-test your own ops
+    allocator.py   (an aside) why freed memory is kept for reuse on Linux
 
 Example:
     >>> import autograd as ag
@@ -16,12 +19,14 @@ Example:
     >>> x.grad.numpy()
     array([2., 4., 6.], dtype=float32)
 """
-from .backend import gpu_available, set_default_device, get_default_device  # noqa: F401
+from . import allocator
+from .backend import gpu_available, set_default_device, get_default_device, manual_seed  # noqa: F401
 from .function import Function, run_backward  # noqa: F401
 from .grad_mode import no_grad, enable_grad, is_grad_enabled, detect_anomaly  # noqa: F401
-from .tensor import (Tensor, tensor, zeros, ones, full, randn, rand, randint, arange,  # noqa: F401
-                     zeros_like, ones_like, randn_like, rand_like, manual_seed,
-                     float32, float64, int64, int32, bool_)
+from .tensor import Tensor  # noqa: F401
+from .creation import (tensor, as_tensor, zeros, ones, full, randn, rand, randint, arange,  # noqa: F401
+                       zeros_like, ones_like, randn_like, rand_like,
+                       float32, float64, int64, int32, bool_)
 from .ops.elementwise import (exp, log, sqrt, abs, tanh, sigmoid, relu, leaky_relu,  # noqa: F401
                               silu, gelu, softplus, clip, where, maximum, minimum)
 from .ops.reduce import mean  # noqa: F401
@@ -30,6 +35,8 @@ from .ops.shape import (reshape, squeeze, unsqueeze, flatten, cat, stack, split,
 from .ops.linalg import matmul  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+
+allocator.keep_freed_memory()  # glibc: reuse freed arrays instead of fresh pages (allocator.py)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

@@ -17,25 +17,6 @@ except Exception:  # ImportError, or a CuPy that cannot find its CUDA libraries
     cp = None
 
 
-def _keep_freed_memory():
-    """Ask glibc to keep freed blocks for reuse instead of returning them to the OS.
-
-    By default glibc hands every freed array above ~4 MiB back to the kernel, so the
-    next same-sized array starts on fresh zeroed pages (about 1 ms per 4 MiB here):
-    a training step that allocates hundreds of MB of activations pays ~15% for it.
-    This is what PyTorch's caching allocator avoids. Elsewhere (macOS, musl) a no-op.
-    """
-    import ctypes
-    try:
-        libc = ctypes.CDLL('libc.so.6')
-        libc.mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: mmap only blocks above 64 MiB
-        libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
-    except (OSError, AttributeError):
-        pass
-
-
-_keep_freed_memory()
-
 CUPY_HINT = ("install CuPy for your CUDA version (e.g. `pip install cupy-cuda12x`, "
              "see requirements-gpu.txt) on a machine with an NVIDIA GPU")
 

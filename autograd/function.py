@@ -18,10 +18,11 @@ recorded.
 
 Two jobs are done once, here, instead of in every op:
 * broadcasting: a gradient is summed back to its input's shape (`unbroadcast`);
-* bookkeeping: the graph is walked in reverse topological order with an
-  explicit stack (no recursion: a chain of 10,000 ops is fine), gradients are
-  summed where a tensor feeds several ops, leaves accumulate into `.grad`, and
-  the graph is freed afterwards unless `retain_graph=True`.
+* bookkeeping (`run_backward`): the graph is walked in reverse topological order,
+  found with an explicit stack (no recursion: a chain of 10,000 ops is fine),
+  gradients are summed where a tensor feeds several ops, leaves accumulate into
+  `.grad`, and the graph is freed afterwards unless `retain_graph=True`.
+  `autograd.grad` runs the same loop on part of the graph (pruning.py).
 
 In-place safety: every Tensor carries a version counter bumped by in-place
 ops. `apply` records the versions of an op's inputs and output; reading
@@ -29,10 +30,12 @@ ops. `apply` records the versions of an op's inputs and output; reading
 backward needs cannot be changed silently.
 """
 import weakref
+from contextlib import nullcontext
 
 from . import grad_mode
 from .backend import array_module
-from .grad_mode import no_grad, enable_grad
+from .grad_mode import AnomalyError, check_finite, enable_grad, no_grad
+from .pruning import Pruning
 
 Tensor = None  # set by tensor.py once the class exists (the two modules need each other)
 
@@ -54,13 +57,12 @@ class Function:
                                    f"({device} and {t.device}); move them with .to(device)")
         try:
             out = Tensor._make(fn.forward(*[t.data for t in inputs]))
-        except (ValueError, TypeError) as e:  # name the op and the shapes it was given
-            if str(e).startswith(cls.__name__.lower()) or str(e).startswith(cls.__name__):
-                raise
-            shapes = ', '.join(str(t.shape) for t in inputs)
-            raise type(e)(f"{cls.__name__}: {e} (input shapes {shapes})") from None
+        except Exception as e:  # an error from NumPy deep inside: say which op, on what shapes
+            e.add_note(f"in {cls.__name__}.forward, with input shapes "
+                       f"{', '.join(str(t.shape) for t in inputs)}")
+            raise
         if grad_mode.state.anomaly:
-            _check_finite(out.data, f"{cls.__name__}.forward produced")
+            check_finite(out.data, f"{cls.__name__}.forward produced")
         if getattr(out.data, 'base', None) is not None:  # a view of an input shares its counter
             _share_version(out, inputs)
         if grad_mode.state.grad_enabled and any(t.requires_grad for t in inputs):
@@ -123,14 +125,6 @@ _FREED = ("{}: trying to backward through the graph a second time; its saved val
           "freed after the first backward. Pass retain_graph=True to the first call.")
 
 
-def _check_finite(array, what):
-    from .backend import array_module
-    xp = array_module(array)
-    if array.dtype.kind == 'f' and not bool(xp.isfinite(array).all()):
-        kind = 'NaN' if bool(xp.isnan(array).any()) else 'inf'
-        raise FloatingPointError(f"detect_anomaly: {what} {kind}")
-
-
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the VJP of broadcasting (a copy along an
     axis receives the sum of the gradients of its copies)."""
@@ -169,92 +163,72 @@ def _topological_order(roots):
     return order
 
 
-def _leading_to(order, wanted):
-    """For autograd.grad: the Functions from which a wanted tensor is reached
-    (order lists consumers first, so walk it backwards: producers first)."""
-    leads = set()
-    for fn in reversed(order):
-        if any(id(t) in wanted or id(t.creator) in leads for t in fn._inputs):
-            leads.add(id(fn))
-    return leads
-
-
 def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_graph=False):
-    """The engine. Propagates `grad_outputs` from `outputs` to every leaf.
+    """The engine. Propagates `grad_outputs` from `outputs` back through the graph.
 
-    With `inputs=None` (Tensor.backward) leaf gradients accumulate into `.grad`.
-    Otherwise (autograd.grad) the gradients of `inputs` are returned, no `.grad`
-    is touched, and only the part of the graph that leads to `inputs` runs: each
-    op is told (through `needs_input_grad`) which of its inputs lead there, so a
-    gradient penalty d D(x)/dx skips the weight gradients.
+    With `inputs=None` (Tensor.backward) every op runs and leaf gradients accumulate
+    into `.grad`. Otherwise (autograd.grad) the gradients of `inputs` are returned, no
+    `.grad` is touched, and only the ops on a path to `inputs` run (see pruning.py).
     """
-    grads = {}        # id(fn) -> gradient of that fn's output, summed over consumers
-    wanted = None if inputs is None else {id(t): None for t in inputs}
-    for out, g in zip(outputs, grad_outputs):
-        if wanted is not None and id(out) in wanted:
-            wanted[id(out)] = g if wanted[id(out)] is None else wanted[id(out)] + g
-        if out.creator is not None:
-            key = id(out.creator)
-            grads[key] = g if key not in grads else grads[key] + g
-        elif wanted is None and out.requires_grad:
-            _accumulate_leaf(out, g)
-
     order = _topological_order([o.creator for o in outputs if o.creator is not None])
-    leads = None if wanted is None else _leading_to(order, wanted)
+    pruning = None if inputs is None else Pruning(order, inputs)
+    receive = _into_dot_grad if pruning is None else pruning.receive
+    pending = {}  # id(fn) -> the gradient of fn's output, summed over its consumers
     # Hold every output until its own backward has run: a consumer frees its
     # inputs as soon as it is done, and backward may read its op's output.
     alive = [fn._output() for fn in order]
-    with (enable_grad() if create_graph else no_grad()):
+    with (enable_grad() if create_graph else no_grad()), (pruning or nullcontext()):
+        for out, g in zip(outputs, grad_outputs):
+            _pass_on(out, g, pending, receive)
         for k, fn in enumerate(order):
-            g_out = grads.pop(id(fn), None)
-            if g_out is None or (leads is not None and id(fn) not in leads):
-                continue
-            needs = fn.needs_input_grad
-            if leads is not None:
-                fn.needs_input_grad = tuple(
-                    n and (id(t) in wanted or id(t.creator) in leads)
-                    for t, n in zip(fn._inputs, needs))
-            try:
-                g_in = fn.backward(g_out)
-            except FloatingPointError as e:  # detect_anomaly caught an op inside backward
-                raise FloatingPointError(f"detect_anomaly: in {fn.name}.backward, "
-                                         f"{str(e).removeprefix('detect_anomaly: ')}") from None
-            if not isinstance(g_in, tuple):
-                g_in = (g_in,)
-            for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):
-                if g is None or not needed:
-                    continue
-                g = unbroadcast(g, t.shape)
-                if g.shape != t.shape:
-                    raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
-                                       f"{g.shape} for an input of shape {t.shape}")
-                if g.dtype != t.dtype:
-                    g = g.astype(t.dtype)
-                if grad_mode.state.anomaly:
-                    _check_finite(g.data, f"{fn.name}.backward returned for input of shape {t.shape}")
-                if wanted is not None and id(t) in wanted:
-                    wanted[id(t)] = g if wanted[id(t)] is None else wanted[id(t)] + g
-                if t.creator is not None:
-                    key = id(t.creator)
-                    grads[key] = g if key not in grads else grads[key] + g
-                    if t._retains_grad and wanted is None:
-                        _accumulate_leaf(t, g)
-                elif wanted is None:
-                    _accumulate_leaf(t, g)
-            fn.needs_input_grad = needs
-            if not retain_graph:
-                fn._free()
+            g_out = pending.pop(id(fn), None)
+            if g_out is not None and any(fn.needs_input_grad):  # pruning may turn all off
+                for t, g in _input_grads(fn, g_out):
+                    _pass_on(t, g, pending, receive)
+                if not retain_graph:
+                    fn._free()
             alive[k] = None
-    if wanted is not None:
-        return tuple(wanted[id(t)] for t in inputs)
-    return None
+    return None if pruning is None else pruning.result()
 
 
-def _accumulate_leaf(t, g):
-    """Leaf grads accumulate across backward calls, like PyTorch's. Without
-    create_graph the first gradient is copied: g may be a read-only broadcast
-    view or shared with another input (x + y hands both the same g), and
-    optimizers change `.grad` in place."""
+def _input_grads(fn, g_out):
+    """Run fn.backward; yield (input, its gradient) for each input that needs one,
+    summed back to the input's shape and cast to its dtype."""
+    try:
+        g_in = fn.backward(g_out)
+    except AnomalyError as e:  # detect_anomaly caught an op run by this backward
+        raise AnomalyError(f"in {fn.name}.backward, {e.what}") from None
+    g_in = g_in if isinstance(g_in, tuple) else (g_in,)
+    for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):
+        if g is None or not needed:
+            continue
+        g = unbroadcast(g, t.shape)
+        if g.shape != t.shape:
+            raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
+                               f"{g.shape} for an input of shape {t.shape}")
+        if g.dtype != t.dtype:
+            g = g.astype(t.dtype)
+        if grad_mode.state.anomaly:
+            check_finite(g.data, f"{fn.name}.backward returned for input of shape {t.shape}")
+        yield t, g
+
+
+def _pass_on(t, g, pending, receive):
+    """Send tensor t's gradient g on to the op that made t, and to `receive`."""
+    if t.creator is not None:
+        key = id(t.creator)
+        pending[key] = g if key not in pending else pending[key] + g
+    receive(t, g)
+
+
+def _into_dot_grad(t, g):
+    """Where Tensor.backward's gradients end: a leaf that requires grad (or a tensor that
+    asked to `retain_grad`) accumulates g into `.grad`, across backward calls, like PyTorch.
+    Without create_graph the first gradient is copied: g may be a read-only broadcast
+    view or shared with another input (x + y hands both the same g), and optimizers
+    change `.grad` in place."""
+    if not t.requires_grad or (t.creator is not None and not t._retains_grad):
+        return
     if grad_mode.state.grad_enabled:  # create_graph: .grad keeps its graph
         t.grad = g if t.grad is None else t.grad + g
     else:

@@ -8,6 +8,8 @@ first produced one.
 """
 import functools
 
+from .backend import array_module
+
 
 class _State:
     grad_enabled = True
@@ -57,3 +59,20 @@ class enable_grad(_Switch):
 class detect_anomaly(_Switch):
     """Raise at the first op whose forward or backward produces NaN or inf."""
     attr, value = 'anomaly', True
+
+
+class AnomalyError(FloatingPointError):
+    """What detect_anomaly raises; `what` says where, e.g. 'Log.forward produced NaN'
+    (the engine prefixes 'in Sqrt.backward, ' when it happened inside a backward)."""
+
+    def __init__(self, what):
+        super().__init__(f"detect_anomaly: {what}")
+        self.what = what
+
+
+def check_finite(array, what):
+    """Raise AnomalyError if floating-point `array` holds a NaN or an inf."""
+    xp = array_module(array)
+    if array.dtype.kind == 'f' and not bool(xp.isfinite(array).all()):
+        kind = 'NaN' if bool(xp.isnan(array).any()) else 'inf'
+        raise AnomalyError(f"{what} {kind}")

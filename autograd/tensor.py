@@ -10,16 +10,14 @@ A Tensor holds
                  writing through the view is caught too, as in PyTorch
 
 Every operator (`+`, `@`, `x.exp()`, `x[idx]`, ...) is a Function from
-`autograd/ops/`; this file only routes to them. Constructors at the bottom
-(`tensor`, `zeros`, `randn`, ...) mirror PyTorch's.
+`autograd/ops/`; this file only routes to them. The constructors (`tensor`,
+`as_tensor`, `zeros`, `randn`, ...) are in creation.py.
 """
 import numpy as np
 
 from . import backend
 from . import grad_mode
 from .function import run_backward
-
-float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
 
 
 class Tensor:
@@ -418,13 +416,13 @@ def _operands(t, x, floating=False):
     if not isinstance(x, Tensor):
         if t.dtype.kind != 'f' and (floating or isinstance(x, (float, np.floating))):
             t = t.astype(backend.default_dtype)
-        x = _as_tensor(x, t)
+        x = _as_operand(x, t)
     elif floating and t.dtype.kind != 'f' and x.dtype.kind != 'f':
         t, x = t.astype(backend.default_dtype), x.astype(backend.default_dtype)
     return t, x
 
 
-def _as_tensor(x, like):
+def _as_operand(x, like):
     """A number or array as a Tensor on like's device, in like's dtype when like is
     floating point or x is a number (an int meeting a boolean tensor becomes int64)."""
     xp = backend.array_module(like.data)
@@ -461,84 +459,9 @@ def normalize_axes(axis, ndim, op):
     return axes
 
 
-# ------------------------------------------------------------------ constructors
-def tensor(data, dtype=None, device=None, requires_grad=False):
-    """A new leaf tensor from a number, list, NumPy or CuPy array or Tensor (always copied)."""
-    if isinstance(data, Tensor):
-        data = data.data
-    if hasattr(data, 'copy'):  # an array: never share its memory
-        data = data.copy()
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)
-
-
 def _shape(shape):
+    """The shape arguments of reshape(2, 3) and reshape((2, 3)) as one tuple."""
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
-
-
-def _new(fill, shape, dtype, device, requires_grad):
-    device = backend.check_device(device or backend.get_default_device())
-    xp = backend.xp_for(device)
-    data = fill(xp, _shape(shape), np.dtype(dtype or backend.default_dtype))
-    return Tensor._make(data).requires_grad_(requires_grad)
-
-
-def zeros(*shape, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.zeros(s, d), shape, dtype, device, requires_grad)
-
-
-def ones(*shape, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.ones(s, d), shape, dtype, device, requires_grad)
-
-
-def full(shape, value, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.full(s, value, d), (shape,), dtype, device, requires_grad)
-
-
-def randn(*shape, dtype=None, device=None, requires_grad=False):
-    """Standard normal samples from the device's seeded generator."""
-    device = device or backend.get_default_device()
-    gen = backend.rng(device)
-    return _new(lambda xp, s, d: gen.standard_normal(s).astype(d), shape, dtype, device,
-                requires_grad)
-
-
-def rand(*shape, dtype=None, device=None, requires_grad=False):
-    """Uniform samples in [0, 1) from the device's seeded generator."""
-    device = device or backend.get_default_device()
-    gen = backend.rng(device)
-    return _new(lambda xp, s, d: gen.random(s).astype(d), shape, dtype, device, requires_grad)
-
-
-def randint(low, high, shape, device=None):
-    device = device or backend.get_default_device()
-    gen = backend.rng(device)
-    return _new(lambda xp, s, d: gen.integers(low, high, s).astype(d), (shape,), np.int64,
-                device, False)
-
-
-def arange(start, stop=None, step=1, dtype=None, device=None):
-    if stop is None:
-        start, stop = 0, start
-    if dtype is None:
-        dtype = np.int64 if all(isinstance(v, int) for v in (start, stop, step)) else backend.default_dtype
-    xp = backend.xp_for(device or backend.get_default_device())
-    return Tensor._make(xp.arange(start, stop, step, dtype=dtype))
-
-
-def _like(fn):
-    def like(t, dtype=None, device=None, requires_grad=False):
-        return fn(t.shape, dtype=dtype or t.dtype, device=device or t.device,
-                  requires_grad=requires_grad)
-    like.__name__ = fn.__name__ + '_like'
-    like.__doc__ = f"`{fn.__name__}` with the shape, dtype and device of `t`."
-    return like
-
-
-zeros_like, ones_like, randn_like, rand_like = map(_like, (zeros, ones, randn, rand))
-
-
-def manual_seed(seed):
-    backend.manual_seed(seed)
 
 
 from . import function  # noqa: E402
