@@ -1,4 +1,5 @@
-"""Normalization layers: GroupNorm, LayerNorm, BatchNorm2d (the op is autograd/ops/norm.py).
+"""Normalization layers: GroupNorm, LayerNorm, BatchNorm2d, and GroupNormSiLU (the ops are
+in autograd/ops/norm.py).
 
 Each one standardizes x over some axes R and then scales and shifts per channel:
     y = (x - mean_R(x)) / sqrt(var_R(x) + eps) * gamma + beta      (var: biased, 1/n)
@@ -12,6 +13,17 @@ What R is:
 gamma (`weight`) and beta (`bias`) have one entry per channel (per element of
 normalized_shape for LayerNorm). Init (PyTorch's): weight 1, bias 0; running_mean 0,
 running_var 1.
+
+Fused for speed: GroupNormSiLU is SiLU(GroupNorm(x)), the pair that opens every residual
+branch of a diffusion UNet (Ho et al. 2020, arXiv:2006.11239, appendix B), computed as one
+op (F.group_norm_silu) that makes fewer passes over x than the two layers in a row. Its
+adaptive form, for a per-sample (scale, shift),
+
+    SiLU(GN(x) (1 + scale) + shift)          (adaptive group norm: Dhariwal & Nichol 2021,
+                                              arXiv:2105.05233, section 3; the 1 + scale
+                                              form of github.com/openai/guided-diffusion)
+
+composes GroupNorm and SiLU, since the modulation sits between the two.
 """
 import autograd
 import minigen.nn.functional as F
@@ -40,6 +52,22 @@ class GroupNorm(Module):
     def extra_repr(self):
         return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
                 f"affine={self.weight is not None}")
+
+
+class GroupNormSiLU(GroupNorm):
+    """SiLU(GroupNorm(x)) with GroupNorm's parameters (and state_dict names); fused for speed.
+
+    forward(x) is one op, F.group_norm_silu. forward(x, scale, shift), with scale and shift
+    broadcasting against x (e.g. (N, C, 1, 1)), is SiLU(GN(x) (1 + scale) + shift), the
+    adaptive group norm of Dhariwal & Nichol 2021 (arXiv:2105.05233), as two ops."""
+
+    def forward(self, x, scale=None, shift=None):
+        if scale is None and shift is None:
+            return F.group_norm_silu(x, self.num_groups, self.weight, self.bias, self.eps)
+        h = super().forward(x)
+        if scale is not None:
+            h = h * (1 + scale)
+        return F.silu(h if shift is None else h + shift)
 
 
 class LayerNorm(Module):

@@ -184,6 +184,40 @@ def test_layer_norm_standardizes_the_last_axes(device, shape, k, affine, seed):
     gradcheck_module(ln, x)
 
 
+def silu(x):
+    return x / (1 + np.exp(-x))
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@given(G=st.integers(1, 3), per_group=st.integers(1, 3), hw=st.integers(1, 4),
+       affine=st.booleans(), adaptive=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_group_norm_silu_is_silu_of_group_norm_and_its_adaptive_form(device, G, per_group, hw,
+                                                                    affine, adaptive, seed):
+    """forward(x) = SiLU(GN(x)) (one fused op); forward(x, scale, shift) =
+    SiLU(GN(x) (1 + scale) + shift) for a per-sample (N, C, 1, 1) scale and shift."""
+    rng = np.random.default_rng(seed)
+    C = G * per_group
+    gn = nn.GroupNormSiLU(G, C, affine=affine).to(device).double()
+    perturb_affine(gn, rng)
+    x = randn(rng, 2, C, hw, 3, device=device)
+    want = standardize(array(x).reshape(2, G, -1), 2, gn.eps).reshape(x.shape)
+    if affine:
+        want = want * array(gn.weight)[:, None, None] + array(gn.bias)[:, None, None]
+    inputs = [x]
+    if adaptive:
+        scale, shift = randn(rng, 2, C, 1, 1, device=device), randn(rng, 2, C, 1, 1, device=device)
+        want = want * (1 + array(scale)) + array(shift)
+        inputs += [scale, shift]
+    np.testing.assert_allclose(gn(*inputs).numpy(), silu(want), rtol=1e-9, atol=1e-9)
+    gradcheck_module(gn, *inputs)
+
+
+def test_group_norm_silu_keeps_group_norm_parameter_names_and_repr():
+    fused, plain = nn.GroupNormSiLU(2, 4), nn.GroupNorm(2, 4)
+    assert list(fused.state_dict()) == list(plain.state_dict()) == ['weight', 'bias']
+    assert repr(fused) == 'GroupNormSiLU(2, 4, eps=1e-05, affine=True)  # 8 parameters'
+
+
 def test_batch_norm_uses_batch_statistics_in_training_and_running_ones_in_eval(device):
     rng = np.random.default_rng(1)
     bn = nn.BatchNorm2d(3, momentum=0.25).to(device).double()
@@ -335,6 +369,41 @@ def test_attention_rejects_mismatched_widths_and_heads():
         nn.MultiheadAttention(4, 2, batch_first=False)
 
 
+# --- the Transformer block -------------------------------------------------------------
+def layer_norm_reference(x, ln):
+    return standardize(x, -1, ln.eps) * array(ln.weight) + array(ln.bias)
+
+
+@pytest.mark.parametrize('device', DEVICES)
+@given(h=st.integers(1, 2), d=st.integers(1, 3), L=st.integers(1, 4), causal=st.booleans(),
+       n_pad=st.integers(0, 3), quick=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_transformer_block_is_pre_norm_attention_then_mlp(device, h, d, L, causal, n_pad, quick,
+                                                          seed):
+    """x1 = x + MHA(LN_1(x)),  y = x1 + W_2 act(W_1 LN_2(x1) + b_1) + b_2, with causal and
+    key-padding masks (padding at the end of the second sequence, never its first key)."""
+    rng = np.random.default_rng(seed)
+    E = h * d
+    block = nn.TransformerBlock(E, h, mlp_ratio=2, activation=nn.QuickGELU() if quick else None)
+    block = block.to(device).double()
+    perturb_affine(block.ln_1, rng)
+    perturb_affine(block.ln_2, rng)
+    random_biases(block.attn, rng)
+    x = randn(rng, 2, L, E, device=device)
+    padding = np.zeros((2, L), dtype=bool)
+    padding[1, L - min(n_pad, L - 1):] = True  # empty when n_pad = 0 or L = 1
+    hidden = np.where(padding[:, None, :], -np.inf, 0.0)
+    if causal:
+        hidden = hidden + np.where(np.triu(np.ones((L, L), dtype=bool), 1), -np.inf, 0.0)
+    a = layer_norm_reference(array(x), block.ln_1)
+    x1 = array(x) + mha_reference(a, a, block.attn, hidden)
+    u = layer_norm_reference(x1, block.ln_2) @ array(block.c_fc.weight).T + array(block.c_fc.bias)
+    act = u / (1 + np.exp(-1.702 * u)) if quick else gelu_tanh(u)
+    want = x1 + act @ array(block.c_proj.weight).T + array(block.c_proj.bias)
+    got = block(x, causal=causal, key_padding_mask=padding)
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-9, atol=1e-9)
+    gradcheck_module(block, x, causal, padding)
+
+
 # --- shape layers ---------------------------------------------------------------------
 def test_pooling_upsample_and_flatten_layers_wrap_their_functions(device):
     x = ag.tensor(np.arange(32.0).reshape(1, 2, 4, 4), device=device)
@@ -423,6 +492,7 @@ def test_parameter_counts_match_pytorch():
     assert count(nn.MultiheadAttention(16, 4)) == 4 * 16 * 16 + 4 * 16
     assert count(nn.MultiheadAttention(16, 4, kdim=8, vdim=6)) == 16 * (16 + 8 + 6) + 3 * 16 + 16 * 17
     assert count(nn.GroupNorm(2, 8)) == count(nn.BatchNorm2d(8)) == 16
+    assert count(nn.GroupNormSiLU(2, 8)) == 16
     assert count(nn.LayerNorm((3, 4), elementwise_affine=False)) == 0
 
 
