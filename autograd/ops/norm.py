@@ -1,4 +1,4 @@
-"""Normalization layers as one fused op: group norm, layer norm, batch norm.
+"""Normalization layers as one op: group norm, layer norm, batch norm.
 
 All three standardize x over a set of axes R (the "group" of n elements that
 share one mean and variance), then apply a per-feature affine map:
@@ -11,14 +11,29 @@ share one mean and variance), then apply a per-feature affine map:
     group norm  (Wu & He 2018, arXiv:1803.08494): R = one group of C/G channels
                 and the spatial axes, for each sample
 
-Only R and the axes gamma spans differ, so one Function serves all three.
-NormalizeSilu is the same op followed by SiLU, z = silu(y) (GroupNorm then SiLU comes
-twice in every UNet ResBlock), fused so that the activation costs three passes over
-the output instead of six and the two ops one saved state.
-Its backward is the closed form (derived at `_fused_backward`) in raw-array
-code, a handful of passes over x instead of the dozen small ops a composed
-version records. Under create_graph the same formula is written with Tensor
-ops (`_composed_backward`), so gradient penalties can differentiate through it.
+Only R and the axes gamma spans differ, so one Function, `Normalize`, serves all three.
+
+Backward in closed form (Ioffe & Szegedy 2015, section 3). mu and sigma depend on every
+x_i of the group, so with n = |R|
+    d xhat_j / d x_i = (delta_ij - 1/n - xhat_i xhat_j / n) / sigma
+and summing ghat_j = g_j gamma_j times that over j:
+    dx     = (ghat - mean_R(ghat) - xhat * mean_R(ghat * xhat)) / sigma
+    dgamma = sum over gamma's broadcast axes of g * xhat,   dbeta = the same sum of g.
+`closed_form_backward` writes it with Tensor ops, so it is differentiable again
+(create_graph=True, as gradient penalties need).
+
+Read `Normalize` and `closed_form_backward` first: the formulas above, line by line.
+The section "fused, for speed" below them computes the same numbers in fewer passes over
+x, and is what runs by default (Normalize.fast; tests/engine/test_norm.py checks the
+two agree):
+  * the sums over R as BLAS matrix-vector products (`_sum`),
+  * the forward in place in the output's buffer (`_normalized`),
+  * the backward on raw arrays with the sums over the axes that R and gamma's broadcast
+    share taken once (`_fused_backward`), a handful of passes instead of the dozen ops
+    the Tensor version records,
+  * NormalizeSilu: the op followed by SiLU, z = silu(y) (GroupNorm then SiLU comes twice
+    in every UNet ResBlock), fused so that the activation costs three passes over the
+    output instead of six and the two ops one saved state.
 """
 import math
 
@@ -28,6 +43,61 @@ from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
 
+class Normalize(Function):
+    """y = gamma * (x - mu_R) / sqrt(var_R + eps) + beta; gamma and beta are given
+    already shaped to broadcast against x (or left out: `affine` says which are
+    present). Params: axis (the tuple R), eps, affine = (has_gamma, has_beta), and
+    fast (default True: the fused section below; False: the plain lines here)."""
+    fast = True
+
+    def forward(self, x, *params):
+        gamma, beta = _split(self.affine, params)
+        if self.fast:  # the same numbers in fewer passes over x
+            return _normalized(self, x, gamma, beta)
+        xp, R = array_module(x), self.axis
+        xc = x - x.mean(axis=R, keepdims=True)                                    # x - mu
+        xhat = xc / xp.sqrt(xp.square(xc).mean(axis=R, keepdims=True) + self.eps)  # / sigma
+        y = xhat if gamma is None else xhat * gamma
+        return y if beta is None else y + beta
+
+    def backward(self, g):  # dx = (ghat - mean_R(ghat) - xhat mean_R(ghat xhat)) / sigma
+        x, *params = self.inputs
+        gamma, beta = _split(self.affine, params)
+        if self.fast and not is_grad_enabled():  # no graph to record: raw arrays, fused
+            gamma, beta = (None if p is None else p.data for p in (gamma, beta))
+            grads = [Tensor._make(a) for a in _fused_backward(self, g.data, gamma, beta)]
+        else:
+            grads = closed_form_backward(self, g, x, gamma, beta)
+        return tuple(grads) if params else grads[0]
+
+
+def closed_form_backward(fn, g, x, gamma, beta):
+    """[dx] + [dgamma] + [dbeta] (the last two where present) of the module docstring,
+    with Tensor ops: differentiable again."""
+    R = fn.axis
+    xc = x - x.mean(R, keepdims=True)
+    rstd = 1 / (x.var(R, keepdims=True, correction=0) + fn.eps).sqrt()
+    xhat = xc * rstd
+    ghat = g if gamma is None else g * gamma
+    dx = rstd * (ghat - ghat.mean(R, keepdims=True)
+                 - xhat * (ghat * xhat).mean(R, keepdims=True))
+    grads = [dx]
+    if gamma is not None:  # the engine sums over gamma's broadcast axes
+        grads.append(g * xhat)
+    if beta is not None:
+        grads.append(g)
+    return grads
+
+
+def _split(affine, params):
+    """(gamma, beta) from the op's extra inputs, None for the ones left out."""
+    params = list(params)
+    gamma = params.pop(0) if affine[0] else None
+    beta = params.pop(0) if affine[1] else None
+    return gamma, beta
+
+
+# --- fused, for speed: the same numbers as the lines above, in fewer passes -------------
 def _sum(a, axes):
     """a.sum(axis=axes, keepdims=True). Where `axes` are a's last ones and a is contiguous,
     as a matrix-vector product a (M, n) @ ones(n): BLAS does that 3-5x faster than
@@ -37,24 +107,6 @@ def _sum(a, axes):
         return a.sum(axis=axes, keepdims=True)
     n = math.prod(a.shape[a.ndim - k:])
     return xp.matmul(a.reshape(-1, n), xp.ones(n, a.dtype)).reshape(a.shape[:a.ndim - k] + (1,) * k)
-
-
-class Normalize(Function):
-    """y = gamma * (x - mu_R) / sqrt(var_R + eps) + beta; gamma and beta are given
-    already shaped to broadcast against x (or left out: `affine` says which are
-    present). Params: axis (the tuple R), eps, affine = (has_gamma, has_beta)."""
-
-    def forward(self, x, *params):
-        return _normalized(self, x, *_split(self.affine, params))
-
-    def backward(self, g):  # dx = (ghat - mean_R(ghat) - xhat mean_R(ghat xhat)) / sigma
-        x, *params = self.inputs
-        if is_grad_enabled():  # create_graph=True: a gradient that is itself differentiable
-            grads = _composed_backward(self, g, x, *_split(self.affine, params))
-        else:
-            gamma, beta = _split(self.affine, [p.data for p in params])
-            grads = [Tensor._make(a) for a in _fused_backward(self, g.data, gamma, beta)]
-        return tuple(grads) if params else grads[0]
 
 
 def _normalized(fn, x, gamma, beta, scale=1):
@@ -71,6 +123,44 @@ def _normalized(fn, x, gamma, beta, scale=1):
     if beta is not None:
         y += beta if scale == 1 else scale * beta
     return y
+
+
+def _fused_backward(fn, g, gamma, beta, scale=1):
+    """The closed form of the module docstring on raw arrays, for the upstream gradient
+    scale * g; returns [dx] + [dgamma] + [dbeta], the last two where present.
+    With A the axes gamma broadcasts over, sums over axes in both R and A are taken once
+    and shared (for group norm they are the spatial axes): ghat there is g times a
+    constant gamma, so mean_R(ghat * xhat) = sum_{R-A} gamma * (sum_{R&A} g * xhat) / n.
+    The forward kept x - mu = xhat sigma (not xhat: one pass fewer), so xhat = xc * rstd.
+    The VJP is linear in g, so `scale` multiplies the small sums and dx's per-row factor
+    instead of costing a pass over g.
+    """
+    xc, rstd = fn.xc, fn.rstd
+    n = math.prod(xc.shape[a] for a in fn.axis)
+    param = gamma if gamma is not None else beta  # both have one shape when both exist
+    A = tuple(a for a in range(g.ndim) if param is None or param.shape[a] == 1)
+    shared = tuple(a for a in fn.axis if a in A)
+    only_R = tuple(a for a in fn.axis if a not in A)
+    only_A = tuple(a for a in A if a not in fn.axis)
+    gx = g * xc
+    s1 = _sum(g, shared) if shared else g                    # sum_{R&A} g
+    s2 = _sum(gx, shared) * (rstd * scale)                   # sum_{R&A} g * xhat
+    if scale != 1:
+        s1 = s1 * scale
+    grads = [None]
+    if gamma is not None:
+        grads.append(s2.sum(axis=only_A, keepdims=True))
+    if beta is not None:
+        grads.append(s1.sum(axis=only_A, keepdims=True))
+    if gamma is not None:
+        s1, s2 = s1 * gamma, s2 * gamma
+    m1 = s1.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat)
+    m2 = s2.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat * xhat)
+    dx = g * (rstd * scale if gamma is None else gamma * (rstd * scale))  # ghat / sigma:
+    dx -= array_module(g).multiply(xc, m2 * rstd * rstd, out=gx)  # - xhat * m2 / sigma
+    dx -= m1 * rstd                                               # - m1 / sigma
+    grads[0] = dx
+    return grads
 
 
 class NormalizeSilu(Normalize):
@@ -103,7 +193,7 @@ class NormalizeSilu(Normalize):
             y = normalize(x.reshape(self.shape), self.axis, gamma, beta, self.eps)
             s = y.sigmoid()
             dy = g.reshape(self.shape) * (s * (1 + y * (1 - s)))
-            grads = _composed_backward(self, dy, x.reshape(self.shape), gamma, beta)
+            grads = closed_form_backward(self, dy, x.reshape(self.shape), gamma, beta)
         else:  # dL/dy = g silu'(y) = g s2 (1 + u (2 - s2)) / 2, the 1/2 left to the closed form
             dy = array_module(g.data).subtract(2, self.s2)
             dy *= self.u
@@ -115,73 +205,6 @@ class NormalizeSilu(Normalize):
             grads = [Tensor._make(a) for a in _fused_backward(self, dy, gamma, beta, scale=0.5)]
         grads[0] = grads[0].reshape(x.shape)
         return tuple(grads) if params else grads[0]
-
-
-def _split(affine, params):
-    """(gamma, beta) from the op's extra inputs, None for the ones left out."""
-    params = list(params)
-    gamma = params.pop(0) if affine[0] else None
-    beta = params.pop(0) if affine[1] else None
-    return gamma, beta
-
-
-def _fused_backward(fn, g, gamma, beta, scale=1):
-    """Closed form of the VJP, on raw arrays. With ghat = g * gamma and n = |R|:
-      d xhat_j / d x_i = (delta_ij - 1/n - xhat_i xhat_j / n) / sigma
-    (mu and sigma depend on every x_i of the group), so summing ghat_j over j:
-      dx     = (ghat - mean_R(ghat) - xhat * mean_R(ghat * xhat)) / sigma
-      dgamma = sum over gamma's broadcast axes A of g * xhat,   dbeta = sum_A g.
-    Sums over axes in both R and A are taken once and shared (for group norm they
-    are the spatial axes): ghat there is g times a constant gamma, so
-    mean_R(ghat * xhat) = sum_{R-A} gamma * (sum_{R&A} g * xhat) / n.
-    Forward kept x - mu = xhat sigma (not xhat: one pass fewer), so xhat = xc * rstd.
-    Returns [dx] + [dgamma] + [dbeta], the last two where present, for the upstream
-    gradient scale * g (the VJP is linear in g: the scale multiplies the small sums and
-    dx's per-row factor instead of costing a pass over g).
-    """
-    xc, rstd = fn.xc, fn.rstd
-    n = math.prod(xc.shape[a] for a in fn.axis)
-    param = gamma if gamma is not None else beta  # both have one shape when both exist
-    A = tuple(a for a in range(g.ndim) if param is None or param.shape[a] == 1)
-    shared = tuple(a for a in fn.axis if a in A)
-    only_R = tuple(a for a in fn.axis if a not in A)
-    only_A = tuple(a for a in A if a not in fn.axis)
-    gx = g * xc
-    s1 = _sum(g, shared) if shared else g                    # sum_{R&A} g
-    s2 = _sum(gx, shared) * (rstd * scale)                   # sum_{R&A} g * xhat
-    if scale != 1:
-        s1 = s1 * scale
-    grads = [None]
-    if gamma is not None:
-        grads.append(s2.sum(axis=only_A, keepdims=True))
-    if beta is not None:
-        grads.append(s1.sum(axis=only_A, keepdims=True))
-    if gamma is not None:
-        s1, s2 = s1 * gamma, s2 * gamma
-    m1 = s1.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat)
-    m2 = s2.sum(axis=only_R, keepdims=True) / n  # mean_R(ghat * xhat)
-    dx = g * (rstd * scale if gamma is None else gamma * (rstd * scale))  # ghat / sigma:
-    dx -= array_module(g).multiply(xc, m2 * rstd * rstd, out=gx)  # - xhat * m2 / sigma
-    dx -= m1 * rstd                                               # - m1 / sigma
-    grads[0] = dx
-    return grads
-
-
-def _composed_backward(fn, g, x, gamma, beta):
-    """The same VJP as `_fused_backward`, written with Tensor ops (differentiable)."""
-    R = fn.axis
-    xc = x - x.mean(R, keepdims=True)
-    rstd = 1 / (x.var(R, keepdims=True, correction=0) + fn.eps).sqrt()
-    xhat = xc * rstd
-    ghat = g if gamma is None else g * gamma
-    dx = rstd * (ghat - ghat.mean(R, keepdims=True)
-                 - xhat * (ghat * xhat).mean(R, keepdims=True))
-    grads = [dx]
-    if gamma is not None:  # the engine sums over gamma's broadcast axes
-        grads.append(g * xhat)
-    if beta is not None:
-        grads.append(g)
-    return grads
 
 
 def normalize(x, axis, gamma, beta, eps):

@@ -1,14 +1,19 @@
 """group_norm, layer_norm, batch_norm: forward against NumPy formulas, the fused
 closed-form backward against the composed version (mean, var, sqrt, ... recorded
-as separate engine ops) and against central differences, second derivatives
-(create_graph), batch norm's running statistics, float32, and every bad input."""
+as separate engine ops) and against central differences, the fused section of
+norm.py against Normalize's plain lines (Normalize.fast = False), second derivatives
+(create_graph), batch norm's running statistics, float32, and every bad input.
+Every test takes `device` from the conftest fixture, @given ones included."""
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
 import autograd as ag
 import minigen.nn.functional as F
-from autograd.testing import DEVICES, tensors, assert_forward_close, assert_gradients_close
+from autograd.ops import norm
+from autograd.testing import tensors, assert_forward_close, assert_gradients_close
 
 EPS = 1e-5
 
@@ -113,7 +118,6 @@ def with_params(fn, gamma, beta):
 LAYERS = ['group_norm', 'layer_norm', 'batch_norm']
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('layer', LAYERS)
 @given(data=st.data())
 def test_forward_matches_numpy_formula(layer, device, data):
@@ -122,7 +126,6 @@ def test_forward_matches_numpy_formula(layer, device, data):
     assert_forward_close(fn, with_params(ref, gamma, beta)[0], x, *params, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('layer', LAYERS)
 @given(data=st.data())
 def test_fused_gradient_matches_central_differences(layer, device, data):
@@ -131,7 +134,6 @@ def test_fused_gradient_matches_central_differences(layer, device, data):
     assert_gradients_close(fn, x, *params)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('layer', LAYERS)
 @given(data=st.data())
 def test_fused_gradient_equals_composed_gradient(layer, device, data):
@@ -146,7 +148,32 @@ def test_fused_gradient_equals_composed_gradient(layer, device, data):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8, atol=1e-9)
 
 
-@pytest.mark.parametrize('device', DEVICES)
+@contextmanager
+def plain_normalize():
+    """Normalize runs its plain lines (forward) and closed_form_backward inside the block."""
+    norm.Normalize.fast = False
+    try:
+        yield
+    finally:
+        norm.Normalize.fast = True
+
+
+@pytest.mark.parametrize('layer', LAYERS)
+@given(data=st.data())
+def test_fused_section_agrees_with_the_plain_lines(layer, device, data):
+    x, gamma, beta, fused, _, _ = data.draw(case(layer, device, max_side=5))
+    fn, params = with_params(fused, gamma, beta)
+    inputs = [t.requires_grad_() for t in [x] + params]
+    u = ag.randn(*x.shape, dtype=ag.float64, device=device)
+    y_fast = fn(*inputs)
+    fast = [y_fast] + list(ag.grad(y_fast, inputs, u))
+    with plain_normalize():
+        y_plain = fn(*inputs)
+        plain = [y_plain] + list(ag.grad(y_plain, inputs, u))
+    for a, b in zip(fast, plain):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-10)
+
+
 @pytest.mark.parametrize('layer', LAYERS)
 @settings(max_examples=8)
 @given(data=st.data())
@@ -163,7 +190,6 @@ def test_create_graph_gradient_equals_fused_gradient(layer, device, data):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8, atol=1e-9)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('layer', LAYERS)
 @settings(max_examples=4)
 @given(data=st.data())
@@ -173,7 +199,6 @@ def test_second_derivatives_match_central_differences(layer, device, data):
     assert_gradients_close(fn, x, *params, gradgrad=True)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 def test_group_norm_gradient_of_a_realistic_layer_along_a_direction(device):
     ag.manual_seed(0)
     x = ag.randn(2, 16, 5, 5, dtype=ag.float64, device=device)
@@ -206,7 +231,6 @@ def gn_silu_case(draw, device, max_side=3):
     return x, gamma, beta, fused, composed, ref
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_group_norm_silu_forward_matches_numpy_formula(device, data):
     x, gamma, beta, fused, _, ref = gn_silu_case(data.draw, device)
@@ -219,7 +243,6 @@ def test_group_norm_silu_forward_matches_numpy_formula(device, data):
                                    rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_group_norm_silu_gradient_matches_central_differences(device, data):
     x, gamma, beta, fused, _, _ = gn_silu_case(data.draw, device)
@@ -227,7 +250,6 @@ def test_group_norm_silu_gradient_matches_central_differences(device, data):
     assert_gradients_close(fn, x, *params)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_group_norm_silu_gradient_equals_the_two_ops_gradient(device, data):
     x, gamma, beta, fused, composed, _ = gn_silu_case(data.draw, device, max_side=5)
@@ -239,7 +261,6 @@ def test_group_norm_silu_gradient_equals_the_two_ops_gradient(device, data):
         np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=6)
 @given(data=st.data())
 def test_group_norm_silu_create_graph_and_second_derivatives(device, data):
@@ -281,7 +302,6 @@ def test_batch_norm_training_updates_running_stats_like_pytorch(device):
                                rtol=1e-12)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=8)
 @given(data=st.data())
 def test_batch_norm_eval_normalizes_with_running_stats(device, data):
