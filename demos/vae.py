@@ -10,20 +10,23 @@ negative evidence lower bound with a Bernoulli decoder, summed over pixels and l
 with the KL weight raised linearly from 0 to beta over `--warmup` steps (KL warm-up).
 Run 1: an MLP VAE (784-400-2) whose 2-D latent plane is drawn as a grid of decodings at the
 Gaussian quantiles of an evenly spaced grid (the paper's figure 4) beside a scatter of
-held-out codes mu(x) coloured by digit. Run 2: a convolutional VAE with a 16-D latent:
-samples from the prior, reconstructions, interpolations between held-out digits; held-out
-ELBO, importance-sampled log p(x) (Burda et al. 2015, arXiv:1509.00519, K = 100), MSE, PSNR,
-SSIM, and the classifier FID of samples (minigen.metrics).
+held-out codes mu(x) coloured by class. Run 2: a convolutional VAE with a 16-D latent:
+samples (the decoder's mean at z ~ N(0, I)), reconstructions, interpolations between
+held-out digits; held-out ELBO, importance-sampled log p(x) (Burda, Grosse & Salakhutdinov
+2015, arXiv:1509.00519, K = 100), MSE, PSNR, SSIM, and the classifier FID and confident
+fraction of the samples (minigen.metrics).
 
 Data: MNIST test digits in ../shared/data/mnist (first 8,000 train, last 2,000 held out),
-or the built-in shapes set when MNIST is absent.
+or the built-in shapes set (--dataset shapes, and when MNIST is absent).
 
-    python -m demos.vae [--preset quick|full] [--steps N] [--steps-2d N] [--batch-size B]
-        [--beta B] [--warmup N] [--iw-samples K] [--device cpu|cuda] [--seed S]
-        [--out out/vae] [--resume]
+    python -m demos.vae [--preset quick|full] [--dataset mnist|shapes] [--steps N]
+        [--steps-2d N] [--batch-size B] [--beta B] [--warmup N] [--samples N]
+        [--iw-samples K] [--device cpu|cuda] [--seed S] [--out out/vae] [--resume]
 
 Writes to --out: manifold.png, latent_scatter.png, samples.png, reconstructions.png,
-interpolations.png, loss.png, metrics.json and checkpoint.npz (which --resume continues).
+interpolations.png, loss.png, samples.npy (the --samples samples, (N, C, H, W) in [0, 1],
+what `python -m demos.evaluate --samples` reads), metrics.json and checkpoint.npz (which
+--resume continues).
 """
 import argparse
 import math
@@ -34,13 +37,35 @@ import numpy as np
 
 import autograd
 from minigen import viz
+from minigen.autoencoders.evaluation import in_batches, reconstruction_quality, sample_quality
 from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
-from demos.autoencoder import in_batches, load_images, quality, resume_or_start, save_checkpoint
-from demos.conventions import add_run_arguments, write_metrics
 
-PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200),
-           'full': dict(steps=6000, steps_2d=15000, batch_size=128, warmup=1000)}
+from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+                               save_checkpoint, write_metrics, write_samples)
+
+PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200, beta=1.0,
+                         lr=1e-3, latent_dim=16, samples=2000, iw_samples=100,
+                         train_images=8000, eval_images=2000),
+           'full': dict(steps=6000, steps_2d=15000, batch_size=128, warmup=1000, beta=1.0,
+                        lr=1e-3, latent_dim=16, samples=2000, iw_samples=100,
+                        train_images=8000, eval_images=2000)}
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--steps', type=int, help='steps of the 16-D conv VAE (0 with --resume: '
+                                               'evaluate)')
+    ap.add_argument('--steps-2d', type=int, help='steps of the 2-D MLP VAE')
+    ap.add_argument('--batch-size', type=int, help='images per step (the 2-D VAE: twice as many)')
+    ap.add_argument('--beta', type=float, help='the KL weight after warm-up')
+    ap.add_argument('--warmup', type=int, help='KL warm-up steps')
+    ap.add_argument('--samples', type=int, help='samples for samples.npy and the FID')
+    ap.add_argument('--iw-samples', type=int, help='importance samples K per image for log p(x)')
+    ap.add_argument('--train-images', type=int, help='first N digits to train on')
+    ap.add_argument('--eval-images', type=int, help='last N digits held out')
+    add_run_arguments(ap, 'vae', PRESETS, datasets=('mnist', 'shapes'))
+    return ap.parse_args(argv)
 
 
 def normal_quantiles(p):
@@ -54,138 +79,126 @@ def normal_quantiles(p):
     return (lo + hi) / 2
 
 
-def train_step(model, opt, x, beta):
-    out = model.loss(x, beta=beta)
-    opt.zero_grad()
-    out['loss'].backward()
-    opt.step()
-    return out['recon'].item(), out['kl'].item()
+def fresh_streams(names, seed):
+    """One random stream per run, seeded seed, seed + 100, ...: each run's RNG state."""
+    streams = {}
+    for i, name in enumerate(names):
+        autograd.manual_seed(seed + 100 * i)
+        streams[name] = autograd.backend.get_rng_state()
+    return streams
 
 
-def held_out_figures(model, test_x, device, seed, k):
+def train(models, opts, x_train, hp, history, streams, device):
+    """Each run its steps (the 2-D one first), each on its own random stream so that each
+    resumes exactly on its own; a run's step count is the length of its history."""
+    x_all = autograd.tensor(x_train, device=device)
+    runs = (('vae2d', hp['steps_2d'], 2 * hp['batch_size']), ('vae', hp['steps'], hp['batch_size']))
+    for name, n_steps, bs in runs:
+        autograd.backend.set_rng_state(streams[name])
+        done = len(history[f'{name}_recon'])
+        bar = viz.progress(range(done, done + n_steps), name)
+        for step in bar:
+            x = x_all[autograd.randint(0, len(x_train), (bs,), device=device)]
+            out = models[name].loss(x, beta=kl_warmup(step, hp['warmup'], hp['beta']))
+            opts[name].zero_grad()
+            out['loss'].backward()
+            opts[name].step()
+            history[f'{name}_recon'].append(out['recon'].item())
+            history[f'{name}_kl'].append(out['kl'].item())
+            if step % 20 == 0:
+                bar.set_postfix(recon=f"{np.mean(history[f'{name}_recon'][-20:]):.1f}",
+                                kl=f"{np.mean(history[f'{name}_kl'][-20:]):.1f}")
+        streams[name] = autograd.backend.get_rng_state()
+    return len(history['vae_recon'])
+
+
+def held_out_figures(model, held, device, seed, k):
     """Held-out ELBO (one z per image, nats per image), importance-sampled log p(x) with k
     samples on the first 300 images, and reconstruction MSE / PSNR / SSIM of the decoder
-    mean at mu."""
+    mean at mu; and those reconstructions."""
+    model.eval()
     autograd.manual_seed(seed)
+
     def elbo_per_image(x):  # log p(x|z) - KL with one z ~ q(z|x) per image
         mu, logvar = model.encode(x)
         return model.log_px_given_z(x, model.reparameterize(mu, logvar)) - gaussian_kl(mu, logvar)
 
-    elbo = in_batches(elbo_per_image, test_x, device, 250)
-    log_px = in_batches(lambda x: model.importance_log_px(x, k=k), test_x[:300], device,
+    elbo = in_batches(elbo_per_image, held, device, 250)
+    log_px = in_batches(lambda x: model.importance_log_px(x, k=k), held[:300], device,
                         max(1, 500 // k))
-    rec = in_batches(model.reconstruct, test_x, device)
+    rec = in_batches(model.reconstruct, held, device)
     return {'elbo_nats': float(np.mean(elbo)), 'elbo_nats_first_300': float(np.mean(elbo[:300])),
             'log_px_iw_nats_first_300': float(np.mean(log_px)),
-            **quality(test_x, rec)}, rec
+            **reconstruction_quality(held, rec)}, rec
+
+
+def draw_2d(vae2d, data, out, device, n=20):
+    """manifold.png: decodes at the Gaussian quantiles of an n x n grid of the 2-D latent;
+    latent_scatter.png: the held-out codes mu(x), coloured by class."""
+    q = normal_quantiles(np.linspace(0.05, 0.95, n))
+    grid = np.stack(np.meshgrid(q, q[::-1]), -1).reshape(-1, 2).astype(np.float32)
+    viz.save_image(in_batches(vae2d.decode, grid, device), os.path.join(out, 'manifold.png'),
+                   nrow=n, padding=0, scale=1)
+    mu = in_batches(lambda x: vae2d.encode(x)[0], data.held, device)
+    viz.save_scatter(mu, os.path.join(out, 'latent_scatter.png'), labels=data.held_labels,
+                     class_names=data.class_names, title='held-out codes mu(x), 2-D VAE')
+
+
+def draw(vae, samples, held, rec, history, out, device):
+    """samples.png, reconstructions.png, interpolations.png (between the codes mu of pairs
+    of held-out images) and loss.png."""
+    viz.save_image(samples[:64], os.path.join(out, 'samples.png'), nrow=8)
+    viz.save_image(np.concatenate([held[:10], rec[:10], held[10:20], rec[10:20]]),
+                   os.path.join(out, 'reconstructions.png'), nrow=10,
+                   row_labels=['input', 'VAE', 'input', 'VAE'])
+    ends = in_batches(lambda x: vae.encode(x)[0], held[:12], device)
+    t = np.linspace(0, 1, 10)[None, :, None]
+    path = ((1 - t) * ends[0::2, None] + t * ends[1::2, None]).reshape(-1, ends.shape[1])
+    strips = in_batches(vae.decode, path.astype(np.float32), device)
+    viz.save_interpolation(strips.reshape(6, 10, *held.shape[1:]),
+                           os.path.join(out, 'interpolations.png'))
+    viz.save_curves({f'{k} (nats)': v for k, v in history.items()},
+                    os.path.join(out, 'loss.png'), log_y=True, title='reconstruction and KL terms')
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--preset', choices=PRESETS, default='quick')
-    ap.add_argument('--steps', type=int, help='steps of the 16-D conv VAE (preset default)')
-    ap.add_argument('--steps-2d', type=int, help='steps of the 2-D MLP VAE (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--beta', type=float, default=1.0)
-    ap.add_argument('--warmup', type=int, help='KL warm-up steps (preset default)')
-    ap.add_argument('--samples', type=int, default=2000, help='samples for the FID')
-    ap.add_argument('--iw-samples', type=int, default=100,
-                    help='importance samples K per image for log p(x)')
-    ap.add_argument('--train-images', type=int, default=8000, help='first N digits to train on')
-    ap.add_argument('--eval-images', type=int, default=2000, help='last N digits held out')
-    add_run_arguments(ap, 'vae')
-    args = ap.parse_args(argv)
-    preset = PRESETS[args.preset]
-    steps = preset['steps'] if args.steps is None else args.steps  # 0 with --resume: evaluate
-    steps_2d = preset['steps_2d'] if args.steps_2d is None else args.steps_2d
-    batch_size = args.batch_size or preset['batch_size']
-    warmup = preset['warmup'] if args.warmup is None else args.warmup
+    args = parse_args(argv)
+    hp = resolve_preset(args, PRESETS)  # steps 0 with --resume: evaluate the saved models
     os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, 'checkpoint.npz')
-
     autograd.manual_seed(args.seed)
-    train_x, _, test_x, test_y, dataset = load_images(args.train_images, args.eval_images)
-    shape = train_x.shape[1:]
-    x_train = autograd.tensor(train_x, device=args.device)
-    config = {'dataset': dataset, 'beta': args.beta, 'warmup': warmup}
-    models = {'vae2d': VAE(shape, 2, 'mlp', (400,)), 'vae': VAE(shape, 16, 'conv', (32, 64))}
-    for m in models.values():
-        m.to(args.device)
-    opts = {k: Adam(m.parameters(), lr=1e-3) for k, m in models.items()}
-    start_step, history, rng_states = resume_or_start(ckpt_path, args.resume, config, models,
-                                                      opts, 'vae')
-    if rng_states is None:  # one random stream per run, so each resumes exactly on its own
-        rng_states = {}
-        for i, name in enumerate(models):
-            autograd.manual_seed(args.seed + 100 * i)
-            rng_states[name] = autograd.backend.get_rng_state()
-    history = history or {'vae2d_recon': [], 'vae2d_kl': [], 'vae_recon': [], 'vae_kl': []}
-    done_2d, done = len(history['vae2d_recon']), len(history['vae_recon'])
+    data = load_image_dataset(args.dataset, n_train=hp['train_images'],
+                              n_held=hp['eval_images'], seed=args.seed, demo='vae', fallback=True)
+    shape = data.train.shape[1:]
+    config = {'dataset': data.name, 'beta': hp['beta'], 'warmup': hp['warmup'],
+              'latent_dim': hp['latent_dim']}
+    models = {'vae2d': VAE(shape, 2, 'mlp', (400,)).to(args.device),
+              'vae': VAE(shape, hp['latent_dim'], 'conv', (32, 64)).to(args.device)}
+    opts = {k: Adam(m.parameters(), lr=hp['lr']) for k, m in models.items()}
+    state = models | {f'{k}_opt': opt for k, opt in opts.items()}
+    _, saved = resume(args, 'vae', config, state)
+    history = {f'{k}_{term}': list(saved.get('history', {}).get(f'{k}_{term}', []))
+               for k in models for term in ('recon', 'kl')}
+    streams = saved.get('streams') or fresh_streams(models, args.seed)
 
     start = time.time()
-    runs = (('vae2d', done_2d, steps_2d, 2 * batch_size), ('vae', done, steps, batch_size))
-    for name, done_k, n_steps, bs in runs:
-        autograd.backend.set_rng_state(rng_states[name])
-        bar = viz.progress(range(done_k, done_k + n_steps), name)
-        for step in bar:
-            x = x_train[autograd.randint(0, len(train_x), (bs,), device=args.device)]
-            recon, kl = train_step(models[name], opts[name], x, kl_warmup(step, warmup, args.beta))
-            history[f'{name}_recon'].append(recon)
-            history[f'{name}_kl'].append(kl)
-            if step % 20 == 0:
-                bar.set_postfix(recon=f"{np.mean(history[f'{name}_recon'][-20:]):.1f}",
-                                kl=f"{np.mean(history[f'{name}_kl'][-20:]):.1f}")
-        rng_states[name] = autograd.backend.get_rng_state()
+    step = train(models, opts, data.train, hp, history, streams, args.device)
     train_seconds = time.time() - start
-    step = start_step + steps
-    save_checkpoint(ckpt_path, step, config, models, opts, history, rng_states)
+    save_checkpoint(args.out, step, config, state, history=history, streams=streams)
 
-    for m in models.values():
-        m.eval()
-    vae2d, vae = models['vae2d'], models['vae']
-    # run 1: the learned 2-D manifold and the held-out codes
-    n = 20
-    q = normal_quantiles(np.linspace(0.05, 0.95, n))
-    grid = np.stack(np.meshgrid(q, q[::-1]), -1).reshape(-1, 2).astype(np.float32)
-    viz.save_image(in_batches(vae2d.decode, grid, args.device),
-                   os.path.join(args.out, 'manifold.png'),
-                   nrow=n, padding=0, scale=1)
-    mu = in_batches(lambda x: vae2d.encode(x)[0], test_x, args.device)
-    viz.save_scatter(mu, os.path.join(args.out, 'latent_scatter.png'), labels=test_y,
-                     class_names=[str(i) for i in range(10)] if dataset == 'mnist' else None,
-                     title='held-out codes mu(x), 2-D VAE')
-    # run 2: samples, reconstructions, interpolations of the 16-D VAE
-    figures = {}
-    figures['vae2d'], _ = held_out_figures(vae2d, test_x, args.device, args.seed + 1,
-                                        args.iw_samples)
-    figures['vae'], rec = held_out_figures(vae, test_x, args.device, args.seed + 1,
-                                              args.iw_samples)
-    z = np.random.default_rng(args.seed).standard_normal((args.samples, 16)).astype(np.float32)
-    samples = in_batches(vae.decode, z, args.device)  # the mean of p(x|z), z ~ N(0, I)
-    viz.save_image(samples[:64], os.path.join(args.out, 'samples.png'), nrow=8)
-    viz.save_image(np.concatenate([test_x[:10], rec[:10], test_x[10:20], rec[10:20]]),
-                   os.path.join(args.out, 'reconstructions.png'), nrow=10,
-                   row_labels=['input', 'VAE', 'input', 'VAE'])
-    ends = in_batches(lambda x: vae.encode(x)[0], test_x[:12], args.device)
-    t = np.linspace(0, 1, 10)[None, :, None]
-    path = ((1 - t) * ends[0::2, None] + t * ends[1::2, None]).reshape(-1, 16).astype(np.float32)
-    viz.save_interpolation(in_batches(vae.decode, path, args.device).reshape(6, 10, *shape),
-                           os.path.join(args.out, 'interpolations.png'))
-    viz.save_curves({f'{k} (nats)': v for k, v in history.items()},
-                    os.path.join(args.out, 'loss.png'), log_y=True,
-                    title='reconstruction and KL terms')
-    try:  # FID etc. of samples against held-out digits, with the metrics' feature net
-        from minigen.metrics import evaluate_samples
-        figures['vae_samples'] = evaluate_samples(samples, test_x[:args.samples], dataset)
-        figures['vae_samples']['n'] = len(samples)
-    except (ImportError, OSError, ValueError) as err:
-        figures['vae_samples'] = {'unavailable': f'{type(err).__name__}: {err}'}
-
-    result = {'settings': vars(args) | {'steps': steps, 'steps_2d': steps_2d, 'warmup': warmup,
-                                        'batch_size': batch_size, 'lr': 1e-3},
-              'dataset': dataset, 'step': step, 'train_seconds': round(train_seconds, 2),
+    figures = {k: held_out_figures(m, data.held, args.device, args.seed + 1, hp['iw_samples'])
+               for k, m in models.items()}
+    rec, figures = figures['vae'][1], {k: f for k, (f, _) in figures.items()}
+    z = np.random.default_rng(args.seed).standard_normal((hp['samples'], hp['latent_dim']))
+    samples = write_samples(args.out, in_batches(models['vae'].decode, z.astype(np.float32),
+                                                 args.device), 'vae')
+    draw_2d(models['vae2d'], data, args.out, args.device)
+    draw(models['vae'], samples, data.held, rec, history, args.out, args.device)
+    figures['vae_samples'] = sample_quality(samples, data.held[:hp['samples']], data.name)
+    figures['vae_samples']['n'] = len(samples)
+    result = {'settings': vars(args) | hp, 'dataset': data.name, 'step': step,
+              'train_seconds': round(train_seconds, 2),
               'final_loss': {k: float(np.mean(v[-50:])) for k, v in history.items()},
-              'held_out': figures, 'held_out_images': len(test_x)}
+              'held_out': figures, 'held_out_images': len(data.held)}
     return write_metrics(args.out, result)
 
 

@@ -1,5 +1,6 @@
 """demos/autoencoder.py: a tiny run writes every promised file, its losses fall, --resume
-continues the saved run exactly, and the demo falls back to shapes without MNIST."""
+continues the saved run exactly (and refuses another config), and the demo falls back to
+shapes without MNIST."""
 import json
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from PIL import Image
 
 import minigen
+import demos.conventions
 import demos.autoencoder as demo
 
 TINY = ['--train-images', '200', '--eval-images', '40', '--batch-size', '16']
@@ -24,7 +26,7 @@ def test_tiny_run_writes_valid_outputs(tmp_path):
     for k in ('ae_clean', 'ae_noisy', 'dae_clean', 'dae_noisy', 'noisy_input'):
         assert set(saved['held_out'][k]) == {'mse', 'psnr', 'ssim'}
     ckpt = minigen.load(tmp_path / 'checkpoint.npz')
-    assert ckpt['step'] == 30 and len(ckpt['history']['dae']) == 30
+    assert ckpt['step'] == 30 and len(ckpt['extra']['history']['dae']) == 30
 
 
 def test_resume_continues_the_saved_run_exactly(tmp_path):
@@ -34,21 +36,29 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
     a = minigen.load(tmp_path / 'split' / 'checkpoint.npz')
     b = minigen.load(tmp_path / 'straight' / 'checkpoint.npz')
     assert a['step'] == b['step'] == 7
-    np.testing.assert_allclose(a['history']['dae'], b['history']['dae'], rtol=1e-6)
-    for k in b['models']['dae']:
-        np.testing.assert_allclose(a['models']['dae'][k], b['models']['dae'][k],
+    np.testing.assert_allclose(a['extra']['history']['dae'], b['extra']['history']['dae'],
+                               rtol=1e-6)
+    for k in b['state']['dae']:
+        np.testing.assert_allclose(a['state']['dae'][k], b['state']['dae'][k],
                                    rtol=1e-5, atol=1e-7)
-    with pytest.raises(ValueError, match='holds a run with'):
+    with pytest.raises(SystemExit, match='holds a run with'):
         demo.main(TINY + ['--steps', '1', '--out', str(tmp_path / 'split'), '--resume',
                           '--noise-level', '0.1'])
-    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+    with pytest.raises(SystemExit, match='no checkpoint'):
         demo.main(TINY + ['--out', str(tmp_path / 'none'), '--resume'])
 
 
 def test_falls_back_to_shapes_without_mnist(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(demo, 'MNIST_ROOT', str(tmp_path / 'no-mnist'))
-    x, y, tx, ty, name = demo.load_images(30, 20)
-    assert name == 'shapes' and x.shape == (30, 3, 32, 32) and tx.shape == (20, 3, 32, 32)
-    assert 'using the built-in shapes set' in capsys.readouterr().out
-    with pytest.raises(ValueError, match='load_images'):
-        demo.load_images(9000, 2000)
+    monkeypatch.setattr(demos.conventions, 'MNIST_ROOT', str(tmp_path / 'no-mnist'))
+    result = demo.main(['--train-images', '30', '--eval-images', '20', '--batch-size', '4',
+                        '--steps', '2', '--out', str(tmp_path / 'run')])
+    assert result['dataset'] == 'shapes' and result['held_out_images'] == 20
+    assert 'falling back to --dataset shapes' in capsys.readouterr().out
+
+
+def test_bad_flags_are_refused_before_any_work(tmp_path, capsys):
+    for bad in (['--dataset', 'cifar'], ['--noise', 'salt'], ['--preset', 'huge']):
+        with pytest.raises(SystemExit):
+            demo.main(bad + ['--out', str(tmp_path / 'never')])
+        assert 'invalid choice' in capsys.readouterr().err
+    assert not (tmp_path / 'never').exists()

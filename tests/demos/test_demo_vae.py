@@ -1,5 +1,5 @@
-"""demos/vae.py: a tiny run writes every promised file with finite ELBO figures, and
---resume continues both saved runs exactly."""
+"""demos/vae.py: a tiny run writes every promised file with finite ELBO figures and
+samples.npy, and --resume continues both saved runs exactly."""
 import json
 
 import numpy as np
@@ -26,9 +26,13 @@ def test_tiny_run_writes_valid_outputs(tmp_path):
         assert fig['elbo_nats'] < 0 and np.isfinite(fig['psnr']) and 0 < fig['ssim'] < 1
         # importance sampling (K = 4) never falls far below the one-sample ELBO
         assert fig['log_px_iw_nats_first_300'] > fig['elbo_nats_first_300'] - 1.0
-    assert 'vae_samples' in saved['held_out']
+    assert saved['held_out']['vae_samples']['n'] == 40
+    samples = np.load(tmp_path / 'samples.npy')
+    assert samples.dtype == np.float32 and samples.shape[0] == 40 and samples.ndim == 4
+    assert 0 <= samples.min() and samples.max() <= 1
     ckpt = minigen.load(tmp_path / 'checkpoint.npz')
-    assert len(ckpt['history']['vae2d_recon']) == 20 and len(ckpt['history']['vae_kl']) == 6
+    history = ckpt['extra']['history']
+    assert len(history['vae2d_recon']) == 20 and len(history['vae_kl']) == 6
 
 
 def test_resume_continues_both_runs_exactly(tmp_path):
@@ -39,8 +43,8 @@ def test_resume_continues_both_runs_exactly(tmp_path):
     b = minigen.load(tmp_path / 'straight' / 'checkpoint.npz')
     assert a['step'] == b['step'] == 5
     for k in ('vae2d_recon', 'vae_kl'):
-        np.testing.assert_allclose(a['history'][k], b['history'][k], rtol=1e-5)
-    with pytest.raises(ValueError, match='holds a run with'):
+        np.testing.assert_allclose(a['extra']['history'][k], b['extra']['history'][k], rtol=1e-5)
+    with pytest.raises(SystemExit, match='holds a run with'):
         main(TINY + ['--steps', '1', '--out', str(tmp_path / 'split'), '--resume', '--beta', '2'])
 
 
