@@ -1,6 +1,7 @@
 """demos/ddpm.py: a tiny run writes every promised file (samples.npy in [0, 1], NCHW),
---resume continues the saved run exactly, and the class-conditional run with the sampler
-comparison draws its guidance grid and comparison picture."""
+--resume continues the saved run exactly, the class-conditional run with the sampler
+comparison draws its guidance grid and comparison picture, and the two library options the
+demo shows (--min-snr-gamma, --time-cond adagn) reach the loss and the UNet."""
 import json
 import os
 
@@ -35,10 +36,18 @@ def test_tiny_run_writes_valid_outputs(device, tmp_path):
     saved = json.loads((tmp_path / 'metrics.json').read_text())
     assert saved['step'] == 8 and saved == json.loads(json.dumps(metrics))
     assert np.isfinite(saved['final_loss']) and saved['loss_vs_t']
+    assert saved['resized_from'] == [16, 16] or 'quality_skipped' in saved  # 16 -> the net's 32
     ckpt = minigen.load(tmp_path / 'checkpoint.npz')
-    assert ckpt['step'] == 8 and len(ckpt['losses']) == 8
-    assert ckpt['diffusion_config'] == {'kind': 'linear', 'T': 30, 'objective': 'v'}  # preset
-    assert int(np.sum(ckpt['by_t_count'])) == 8 * 4  # every training example lands in a bucket
+    assert ckpt['step'] == 8 and len(ckpt['extra']['losses']) == 8
+    assert ckpt['extra']['diffusion_config'] == {'kind': 'linear', 'T': 30, 'objective': 'v'}
+    assert int(np.sum(ckpt['extra']['by_t_count'])) == 8 * 4  # every example lands in a bucket
+
+
+def test_quick_preset_draws_at_least_256_samples_on_mnist_and_shapes():
+    from demos.ddpm import PRESETS, parse_args
+    from demos.conventions import resolve_preset
+    for dataset in ('shapes', 'mnist'):
+        assert resolve_preset(parse_args(['--dataset', dataset]), PRESETS)['samples'] >= 256
 
 
 def test_minutes_stops_training_early_and_records_the_steps_done(tmp_path):
@@ -46,7 +55,7 @@ def test_minutes_stops_training_early_and_records_the_steps_done(tmp_path):
     metrics = run(tmp_path, 50, '--minutes', '0')
     assert metrics['step'] == 1
     assert (tmp_path / 'previews' / 'x0_step000001.png').exists()
-    assert len(minigen.load(tmp_path / 'checkpoint.npz')['losses']) == 1
+    assert len(minigen.load(tmp_path / 'checkpoint.npz')['extra']['losses']) == 1
 
 
 def test_resume_continues_the_saved_run_exactly(tmp_path):
@@ -56,27 +65,32 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
     assert resumed['step'] == 8
     a = minigen.load(tmp_path / 'split' / 'checkpoint.npz')
     b = minigen.load(tmp_path / 'straight' / 'checkpoint.npz')
-    np.testing.assert_allclose(a['losses'], b['losses'], rtol=1e-6)
-    np.testing.assert_array_equal(a['by_t_count'], b['by_t_count'])
-    for part in ('model', ):
-        for k in b[part]:
-            np.testing.assert_allclose(a[part][k], b[part][k], rtol=1e-6, atol=1e-7)
-    for k in b['ema']['shadow']:
-        np.testing.assert_allclose(a['ema']['shadow'][k], b['ema']['shadow'][k], rtol=1e-6,
+    np.testing.assert_allclose(a['extra']['losses'], b['extra']['losses'], rtol=1e-6)
+    np.testing.assert_array_equal(a['extra']['by_t_count'], b['extra']['by_t_count'])
+    for k in b['state']['model']:
+        np.testing.assert_allclose(a['state']['model'][k], b['state']['model'][k], rtol=1e-6,
                                    atol=1e-7)
+    for k in b['state']['ema']['shadow']:
+        np.testing.assert_allclose(a['state']['ema']['shadow'][k], b['state']['ema']['shadow'][k],
+                                   rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(np.load(tmp_path / 'split' / 'samples.npy'),
                                np.load(tmp_path / 'straight' / 'samples.npy'), atol=1e-5)
 
 
-def test_resume_refuses_another_setup_and_a_missing_checkpoint(tmp_path):
-    with pytest.raises(FileNotFoundError, match='no checkpoint'):
+def test_resume_refuses_another_setup_and_a_missing_checkpoint(tmp_path, capsys):
+    with pytest.raises(SystemExit, match='no checkpoint'):
         run(tmp_path, 2, '--resume')
     run(tmp_path, 2)
     assert run(tmp_path, 0, '--resume')['step'] == 2  # --steps 0 --resume: sample only
-    with pytest.raises(ValueError, match='--steps must be positive'):
-        run(tmp_path / 'fresh', 0)
-    with pytest.raises(ValueError, match='holds a run with'):
+    for bad in (['--steps', '0'], ['--min-snr-gamma', '0'], ['--time-cond', 'film']):
+        with pytest.raises(SystemExit) as refused:  # argparse: one line, before any work
+            main(TINY + bad + ['--out', str(tmp_path / 'fresh')])
+        assert refused.value.code == 2
+    assert not (tmp_path / 'fresh').exists()
+    with pytest.raises(SystemExit, match='holds a run with'):
         run(tmp_path, 2, '--resume', '--class-cond')
+    with pytest.raises(SystemExit, match='holds a run with'):
+        run(tmp_path, 2, '--resume', '--time-cond', 'adagn')
 
 
 def test_class_conditional_guidance_grid_and_sampler_comparison(tmp_path):
@@ -91,13 +105,29 @@ def test_class_conditional_guidance_grid_and_sampler_comparison(tmp_path):
 
 def test_eps_objective_runs_and_a_mismatched_resume_is_refused(tmp_path):
     run(tmp_path, 2, '--objective', 'eps')
-    assert minigen.load(tmp_path / 'checkpoint.npz')['diffusion_config']['objective'] == 'eps'
-    with pytest.raises(ValueError, match='trained with'):  # the samplers refuse a v sampler
+    ckpt = minigen.load(tmp_path / 'checkpoint.npz')
+    assert ckpt['extra']['diffusion_config']['objective'] == 'eps'
+    with pytest.raises(SystemExit, match='holds a run with'):
         run(tmp_path, 0, '--resume', '--objective', 'v')
 
 
+def test_min_snr_weighting_and_adagn_time_conditioning(tmp_path, monkeypatch):
+    import demos.ddpm as ddpm
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs['min_snr_gamma'])
+        return loss(*args, **kwargs)
+    loss = ddpm.diffusion_loss
+    monkeypatch.setattr(ddpm, 'diffusion_loss', spy)
+    metrics = run(tmp_path, 2, '--min-snr-gamma', '5', '--time-cond', 'adagn')
+    assert seen == [5.0, 5.0] and np.isfinite(metrics['final_loss'])
+    assert metrics['settings']['time_cond'] == 'adagn'
+    assert metrics['parameters'] > run(tmp_path / 'add', 2)['parameters']  # AdaGN's projections
+
+
 def test_missing_mnist_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match='--data-dir'):
+    with pytest.raises(SystemExit, match='--data-dir'):
         run(tmp_path, 1, '--dataset', 'mnist', '--data-dir', str(tmp_path / 'nothing'))
 
 
