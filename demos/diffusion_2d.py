@@ -61,7 +61,7 @@ class Denoiser(nn.Module):
         xp = autograd.backend.array_module(x.data)
         w = xp.exp(-math.log(10000) * xp.arange(self.t_dim // 2) / (self.t_dim // 2))
         angle = t.data[:, None].astype(np.float64) * w[None, :]
-        emb = autograd.Tensor._make(xp.concatenate([xp.sin(angle), xp.cos(angle)], 1)
+        emb = autograd.as_tensor(xp.concatenate([xp.sin(angle), xp.cos(angle)], 1)
                                     .astype(x.dtype))
         return self.net(autograd.cat([x, emb], axis=1))
 

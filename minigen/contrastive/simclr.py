@@ -46,7 +46,7 @@ def nt_xent(z1, z2, temperature=0.5):
     xp = autograd.backend.array_module(z1.data)
     z = l2_normalize(autograd.cat([z1, z2], axis=0))             # (2N, D) on the sphere
     logits = (z @ z.T) / temperature                              # s_ik = sim(z_i, z_k) / tau
-    logits = logits - autograd.Tensor._make(xp.eye(2 * n, dtype=logits.dtype) * LARGE_NUM)
+    logits = logits - autograd.as_tensor(xp.eye(2 * n, dtype=logits.dtype) * LARGE_NUM)
     positives = xp.concatenate([xp.arange(n, 2 * n), xp.arange(n)])  # i <-> i + N
     return F.cross_entropy(logits, positives)
 

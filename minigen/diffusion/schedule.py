@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from autograd import backend
+from autograd import as_tensor, backend
 from autograd.tensor import Tensor
 
 
@@ -95,7 +95,7 @@ class NoiseSchedule:
             xp = backend.xp_for(like.device)
             self._on_device[key] = xp.asarray(getattr(self, name).astype(like.dtype))
         values = self._on_device[key][t.data]
-        return Tensor._make(values.reshape((-1,) + (1,) * (like.ndim - 1)))
+        return as_tensor(values.reshape((-1,) + (1,) * (like.ndim - 1)))
 
     def sample_timesteps(self, n, device=None):
         """t ~ Uniform{0, ..., T-1}, one per example (Algorithm 1, line 3)."""

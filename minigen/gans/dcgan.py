@@ -194,7 +194,7 @@ class DCGANDiscriminator(nn.Module):
             onehot = xp.eye(self.num_classes, dtype=x.data.dtype)[y.to(device=x.device).data]
             maps = xp.broadcast_to(onehot[:, :, None, None], (x.shape[0], self.num_classes,
                                                               size, size))
-            x = autograd.cat([x, autograd.Tensor._make(xp.ascontiguousarray(maps))], axis=1)
+            x = autograd.cat([x, autograd.as_tensor(xp.ascontiguousarray(maps))], axis=1)
         h = self.features(x)
         logit = self.head(h).reshape(x.shape[0])
         if y is not None and self.conditioning == 'projection':  # + embed(y) . sum phi(x)

@@ -11,7 +11,7 @@ PyTorch's names. Where each one is implemented:
     softmax       softmax, log_softmax        autograd/ops/softmax.py
     dropout       dropout                     here (below)
     normalization group_norm, layer_norm, batch_norm,
-                  group_norm_silu (silu(group_norm(x)) as one op)
+                  group_norm_silu (silu(group_norm(x)) as one op; nn.GroupNormSiLU)
                                               autograd/ops/norm.py
     attention     scaled_dot_product_attention
                                               autograd/ops/attention.py
@@ -30,7 +30,7 @@ from autograd.ops.softmax import softmax, log_softmax  # noqa: F401
 from autograd.ops.norm import group_norm, group_norm_silu, layer_norm, batch_norm  # noqa: F401
 from autograd.ops.attention import scaled_dot_product_attention  # noqa: F401
 from autograd.ops.shape import pad, embedding  # noqa: F401
-from autograd.tensor import Tensor
+from autograd import as_tensor
 from .losses import (mse_loss, l1_loss, cross_entropy, binary_cross_entropy_with_logits,  # noqa
                      kl_div, gaussian_kl)
 
@@ -53,9 +53,9 @@ def dropout(x, p=0.5, training=True):
         return x
     xp = array_module(x.data)
     if p == 1:
-        return x * Tensor._make(xp.zeros((), x.dtype))
+        return x * as_tensor(xp.zeros((), x.dtype))
     u = rng(x.device).random(x.shape, dtype=x.dtype)
-    return x * Tensor._make((u >= p) * xp.asarray(1 / (1 - p), dtype=x.dtype))
+    return x * as_tensor((u >= p) * xp.asarray(1 / (1 - p), dtype=x.dtype))
 
 
 from autograd.ops.conv import conv2d, conv_transpose2d  # noqa: E402, F401

@@ -23,7 +23,7 @@ the textbook one:
 samples), 'sum' or 'none' (kl_div also has 'batchmean': the sum over the
 batch size, the true KL divergence per sample).
 """
-from autograd import Function, Tensor, where
+from autograd import Function, Tensor, as_tensor, where
 from autograd.backend import array_module
 from autograd.ops.softmax import log_softmax
 
@@ -85,7 +85,7 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction='mean'):
     classes = xp.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))
     onehot = (xp.expand_dims(t, 1) == classes).astype(logits.dtype)
     q = (1 - label_smoothing) * onehot + label_smoothing / C
-    loss = -(Tensor._make(q) * log_softmax(logits, axis=1)).sum(axis=1)
+    loss = -(as_tensor(q) * log_softmax(logits, axis=1)).sum(axis=1)
     return _reduce(loss, reduction)
 
 

@@ -7,7 +7,7 @@ arXiv:1211.5063, Algorithm 1). The scale is computed on the device and always
 applied, so a GPU run never waits for the norm.
 """
 from autograd.backend import array_module
-from autograd.tensor import Tensor
+from autograd import Tensor, as_tensor
 
 
 def clip_grad_norm_(parameters, max_norm):
@@ -24,4 +24,4 @@ def clip_grad_norm_(parameters, max_norm):
     scale = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         g *= scale
-    return Tensor._make(xp.asarray(total))
+    return as_tensor(xp.asarray(total))

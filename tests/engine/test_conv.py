@@ -60,7 +60,7 @@ def seeded(draw, shape, device):
     values = np.random.default_rng(draw(st.integers(0, 2 ** 32 - 1))).standard_normal(shape)
     if len(shape) == 4 and draw(st.booleans()):
         values = np.ascontiguousarray(values.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    return ag.Tensor._make(ag.backend.xp_for(device).asarray(values))
+    return ag.as_tensor(ag.backend.xp_for(device).asarray(values))
 
 
 @st.composite
@@ -260,9 +260,9 @@ def forward_and_gradients(fn, x, w, b, seed):
     with ag.enable_grad():
         x, w, b = (None if t is None else t.detach().requires_grad_() for t in (x, w, b))
         y = fn(*present(x, w, b))
-        g = ag.Tensor._make(xp.asarray(rng.standard_normal(y.shape))).requires_grad_()
+        g = ag.as_tensor(xp.asarray(rng.standard_normal(y.shape))).requires_grad_()
         first = ag.grad(y, present(x, w, b), g, create_graph=True)
-        r = [ag.Tensor._make(xp.asarray(rng.standard_normal(t.shape))) for t in first]
+        r = [ag.as_tensor(xp.asarray(rng.standard_normal(t.shape))) for t in first]
         second = ag.grad(sum((t * u).sum() for t, u in zip(first[:2], r)), [x, w, g])
     return [y] + list(first) + list(second)
 
@@ -296,7 +296,8 @@ def test_fast_and_plain_agree_on_a_unet_sized_3x3_conv(device):
     """The stride-1 row shifts at the size they are for (64 channels, 16 x 16, padding 1)."""
     geo = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     x = ag.randn(2, 16, 16, 16, dtype=np.float64, device=device)
-    w, b = ag.randn(8, 16, 3, 3, dtype=np.float64, device=device), ag.randn(8, dtype=np.float64, device=device)
+    w = ag.randn(8, 16, 3, 3, dtype=np.float64, device=device)
+    b = ag.randn(8, dtype=np.float64, device=device)
     assert_all_close(forward_and_gradients(conv_fn(geo, fast=True), x, w, b, 0),
                      forward_and_gradients(conv_fn(geo, fast=False), x, w, b, 0))
 

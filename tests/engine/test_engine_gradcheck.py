@@ -27,7 +27,7 @@ class DetachedSquare(ag.Function):
 
     def backward(self, g):
         x, = self.inputs
-        return g * ag.Tensor._make(2 * x.data)
+        return g * ag.as_tensor(2 * x.data)
 
 
 def test_gradcheck_passes_a_correct_op_in_both_modes(device):
@@ -56,7 +56,7 @@ def test_gradcheck_direction_mode_catches_a_wrong_backward(device):
 def test_gradcheck_uses_a_random_upstream_gradient(device):
     class ZeroSoftmaxGrad(ag.Function):  # sum(softmax) is constant, so a .sum() check passes
         def forward(self, x):
-            return ag.softmax(ag.Tensor._make(x)).data
+            return ag.softmax(ag.as_tensor(x)).data
 
         def backward(self, g):
             return g * 0

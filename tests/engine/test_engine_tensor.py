@@ -1,6 +1,7 @@
-"""The Tensor API and the backend: constructors, dtypes (float32 by default, float64 end
-to end, integer tensors for indices), manual_seed, repr, conversions, devices (the
-CuPy install hint, mixed-device errors, the default device and MINIGEN_DEVICE)."""
+"""The Tensor API and the backend: constructors (tensor copies, as_tensor shares), dtypes
+(float32 by default, float64 end to end, integer tensors for indices), manual_seed, repr,
+conversions, devices (the CuPy install hint, mixed-device errors, the default device and
+MINIGEN_DEVICE)."""
 import os
 import subprocess
 import sys
@@ -45,6 +46,27 @@ def test_tensor_copies_its_array_and_keeps_its_dtype():
     u = ag.tensor(t)
     t.data[1] = 2.0
     assert u.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_as_tensor_shares_the_array_and_copies_only_to_move_or_cast(device):
+    a = backend.xp_for(device).zeros(3, dtype=np.float64)
+    t = ag.as_tensor(a)
+    a[0] = 5.0  # the same memory: a change to the array shows in the tensor
+    assert t.data is a and t.tolist() == [5.0, 0.0, 0.0] and t.dtype == np.float64
+    assert t.is_leaf and not t.requires_grad
+    assert ag.as_tensor(a, dtype=np.float64, device=device).data is a  # nothing to do
+    f = ag.as_tensor(a, dtype=np.float32)
+    assert f.dtype == np.float32 and f.data is not a
+    on_cpu = ag.as_tensor(a, device='cpu')
+    assert on_cpu.device == 'cpu' and on_cpu.tolist() == [5.0, 0.0, 0.0]
+    assert ag.as_tensor(t) is t
+
+
+def test_as_tensor_refuses_numbers_and_lists():
+    for value in (1.5, [1.0, 2.0]):
+        with pytest.raises(TypeError, match=r"as_tensor: expected a NumPy or CuPy array, got "
+                                            r"(float|list); use autograd.tensor"):
+            ag.as_tensor(value)
 
 
 def test_float64_stays_float64_end_to_end(device):

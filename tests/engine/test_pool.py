@@ -67,7 +67,7 @@ def seeded(draw, shape, device, unique=False):
     values = (rng.permutation(size) * 0.05 - 1 if unique else rng.standard_normal(size)).reshape(shape)
     if draw(st.booleans()):
         values = np.ascontiguousarray(values.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
-    return ag.Tensor._make(ag.backend.xp_for(device).asarray(values))
+    return ag.as_tensor(ag.backend.xp_for(device).asarray(values))
 
 
 @st.composite
