@@ -6,6 +6,7 @@
     clip.py        clip_grad_norm_
     schedule.py    LambdaLR, linear_warmup, cosine_with_warmup
     ema.py         EMA of the weights, for sampling
+    fused.py       the GPU fast path: Adam's and EMA's updates as one CUDA kernel each
 """
 from .optimizer import Optimizer  # noqa: F401
 from .sgd import SGD  # noqa: F401

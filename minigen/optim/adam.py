@@ -5,10 +5,9 @@ Adam (Kingma & Ba 2014, arXiv:1412.6980, Algorithm 1), for gradient g at step t 
     v_t = beta2 v_{t-1} + (1 - beta2) g^2          second moment (mean of g^2)
     m_hat = m_t / (1 - beta1^t),  v_hat = v_t / (1 - beta2^t)    bias correction (m_0 = v_0 = 0)
     p <- p - lr m_hat / (sqrt(v_hat) + eps)
-On a GPU the update runs as one fused kernel per parameter (`_ADAM_CUDA` below: the same
-arithmetic in the same order). Written as array operations it is 13 kernel launches per
-parameter, and for a small UNet's ~170 parameters those launches, not the arithmetic, were
-a quarter of a training step.
+`adam_step` below is that update, line for line. On a GPU fused.py runs the same
+arithmetic as one CUDA kernel per parameter instead (a fast path only: the lines here
+are what it computes).
 Weight decay lambda:
     Adam   adds it to the gradient, g <- g + lambda p (L2; it is then rescaled by 1/sqrt(v_hat))
     AdamW  decays the weight itself first, p <- p (1 - lr lambda)  (decoupled: Loshchilov &
@@ -18,16 +17,18 @@ import math
 
 from autograd.backend import array_module
 
-from .optimizer import Optimizer, cuda_kernel
+from . import fused
+from .optimizer import Optimizer
 
-# the array lines of Adam._update as one CUDA kernel (see the docstring)
-_ADAM_CUDA = cuda_kernel(
-    'T g, float64 one_minus_beta1, float64 one_minus_beta2, float64 step_size, '
-    'float64 bias2_sqrt, float64 eps', 'T p, T m, T v', """
-    m = m + (T)one_minus_beta1 * (g - m);
-    v = v + (T)one_minus_beta2 * (g * g - v);
-    p = p - (T)step_size * m / (sqrt(v) / (T)bias2_sqrt + (T)eps);
-    """, 'minigen_adam')
+
+def adam_step(p, g, m, v, t, lr, beta1, beta2, eps):
+    """Algorithm 1's update at step t, in place in p and the moments m, v."""
+    m += (1 - beta1) * (g - m)               # m_t = beta1 m + (1 - beta1) g
+    v += (1 - beta2) * (g * g - v)           # v_t = beta2 v + (1 - beta2) g^2
+    denom = array_module(v).sqrt(v)
+    denom /= math.sqrt(1 - beta2 ** t)       # sqrt(v_hat), with v_hat = v_t / (1 - beta2^t)
+    denom += eps
+    p -= (lr / (1 - beta1 ** t)) * m / denom  # lr m_hat / (sqrt(v_hat) + eps)
 
 
 class Adam(Optimizer):
@@ -46,8 +47,8 @@ class Adam(Optimizer):
 
     def _update(self, p, g, group, state):
         lr, (beta1, beta2), eps, wd = group['lr'], group['betas'], group['eps'], group['weight_decay']
-        xp = array_module(p)
         if not state:
+            xp = array_module(p)
             state.update(step=0, exp_avg=xp.zeros_like(p), exp_avg_sq=xp.zeros_like(p))
         state['step'] += 1
         t, m, v = state['step'], state['exp_avg'], state['exp_avg_sq']
@@ -55,15 +56,8 @@ class Adam(Optimizer):
             p *= 1 - lr * wd                     # AdamW: p <- p (1 - lr lambda)
         elif wd:
             g = g + wd * p                       # Adam: g <- g + lambda p
-        if _ADAM_CUDA.run(g, 1 - beta1, 1 - beta2, lr / (1 - beta1 ** t),
-                           math.sqrt(1 - beta2 ** t), eps, p, m, v):
-            return  # on a GPU: the lines below, fused into one kernel
-        m += (1 - beta1) * (g - m)               # m_t = beta1 m + (1 - beta1) g
-        v += (1 - beta2) * (g * g - v)           # v_t = beta2 v + (1 - beta2) g^2
-        denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - beta2 ** t)       # sqrt(v_hat)
-        denom += eps
-        p -= (lr / (1 - beta1 ** t)) * m / denom  # lr m_hat / (sqrt(v_hat) + eps)
+        if not fused.adam(p, g, m, v, t, lr, beta1, beta2, eps):  # True: done on a GPU
+            adam_step(p, g, m, v, t, lr, beta1, beta2, eps)
 
 
 class AdamW(Adam):

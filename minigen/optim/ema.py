@@ -15,16 +15,14 @@ forget the random initialization quickly: with a plain 0.9999 it would take ~10k
     ema.copy_to(sampling_model)          # or copy them into a model of the same structure
 
 Only parameters are averaged; buffers (BatchNorm's running statistics) are the model's.
+On a GPU fused.py runs the update line as one CUDA kernel per parameter (a fast path:
+three array operations otherwise).
 """
 from contextlib import contextmanager
 
 from autograd import backend, no_grad
 
-from .optimizer import cuda_kernel
-
-# on a GPU, the update line below as one kernel per parameter (three launches otherwise)
-_EMA_CUDA = cuda_kernel('T theta, float64 one_minus_beta', 'T s',
-                        's = s - (T)one_minus_beta * (s - theta)', 'minigen_ema')
+from . import fused
 
 
 class EMA:
@@ -38,7 +36,7 @@ class EMA:
         beta = min(self.decay, (1 + self.num_updates) / (10 + self.num_updates))
         for name, p in self.model.named_parameters():
             s = self.shadow[name] = backend.to_device(self.shadow[name], p.device)
-            if not _EMA_CUDA.run(p.data, 1 - beta, s):
+            if not fused.ema(s, p.data, beta):   # True: done on a GPU, as one kernel
                 s -= (1 - beta) * (s - p.data)   # = beta s + (1 - beta) theta
         self.num_updates += 1
 

@@ -11,10 +11,6 @@ arrays, in place, in the parameter's own dtype and device; a subclass writes onl
 `state_dict()` numbers the parameters in order (0, 1, ...), so it can be saved and loaded
 into an optimizer built the same way on a fresh model.
 """
-import warnings
-
-import numpy
-
 from autograd import backend, no_grad
 from autograd.tensor import Tensor
 from minigen.nn.module import zero_grads
@@ -121,37 +117,3 @@ def _to_param(value, p):
     xp = backend.array_module(p.data)
     return xp.array(backend.to_device(value.data if isinstance(value, Tensor) else value,
                                       p.device), dtype=p.dtype)
-
-
-class cuda_kernel:
-    """An elementwise CUDA kernel (cupy.ElementwiseKernel) for an optimizer's whole update.
-
-    `run(*args)` launches it and returns True when `args[0]` is a CuPy array and every CuPy
-    array among `args` has one dtype, float32 or float64 (the other arguments are scalars);
-    otherwise it returns False and the caller's NumPy-style lines run instead, so the CPU
-    path (the one to read) is those lines. Should the kernel ever fail to compile, it warns
-    once and returns False from then on.
-    """
-
-    def __init__(self, in_params, out_params, operation, name):
-        self.source, self.name, self.kernel, self.failed = \
-            (in_params, out_params, operation, name), name, None, False
-
-    def run(self, *args):
-        xp = backend.array_module(args[0])  # args[0] is an array, the rest may be scalars
-        if self.failed or xp is numpy:
-            return False
-        dtypes = {a.dtype for a in args if isinstance(a, xp.ndarray)}
-        if len(dtypes) != 1 or dtypes.pop() not in (numpy.float32, numpy.float64):
-            return False
-        try:
-            if self.kernel is None:
-                import cupy
-                self.kernel = cupy.ElementwiseKernel(*self.source)
-            self.kernel(*args)
-            return True
-        except Exception as e:  # a compile error surfaces at the first call
-            self.failed = True
-            warnings.warn(f"optim: the fused CUDA kernel {self.name} failed ({type(e).__name__}: "
-                          f"{e}); the unfused array operations run instead", RuntimeWarning)
-            return False

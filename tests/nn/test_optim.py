@@ -271,13 +271,23 @@ def test_ema_state_dict_round_trip_and_mismatch():
         ema.copy_to(nn.Linear(2, 2, bias=False))
 
 
+def test_fused_updates_leave_numpy_arrays_to_the_array_lines():
+    """fused.adam and fused.ema are a GPU fast path: on NumPy arrays they do nothing and
+    return False, so the optimizer's own lines run."""
+    from minigen.optim import fused
+    p, g, m, v = (np.full(3, x) for x in (1.0, 0.5, 0.0, 0.0))
+    assert not fused.adam(p, g, m, v, 1, 0.1, 0.9, 0.999, 1e-8)
+    assert not fused.ema(m, p, 0.9)
+    for a, x in zip((p, g, m, v), (1.0, 0.5, 0.0, 0.0)):
+        np.testing.assert_array_equal(a, np.full(3, x))
+
+
 def test_fused_cuda_updates_compile_and_match_the_array_lines(device):
     """On a GPU Adam and EMA run one fused kernel per parameter; it must compile (a failure
     would only warn and fall back) and give the unfused lines' result in float32."""
     if device == 'cpu':
         pytest.skip('the fused kernels are CUDA only')
-    from minigen.optim.adam import _ADAM_CUDA
-    from minigen.optim.ema import _EMA_CUDA
+    from minigen.optim.fused import ADAM_KERNEL, EMA_KERNEL
     rng = np.random.default_rng(0)
     p0, grads = rng.standard_normal(1000), rng.standard_normal((3, 1000))
     results = []
@@ -288,8 +298,8 @@ def test_fused_cuda_updates_compile_and_match_the_array_lines(device):
             p.grad = ag.tensor(g, dtype=np.float32, device=dev)
             opt.step()
         results.append(p.numpy())
-    assert _ADAM_CUDA.kernel is not None and not _ADAM_CUDA.failed
+    assert ADAM_KERNEL.kernel is not None and not ADAM_KERNEL.failed
     np.testing.assert_allclose(results[1], results[0], rtol=1e-6, atol=1e-6)
     model = nn.Linear(2, 2).to(device)
     optim.EMA(model, decay=0.9).update()
-    assert _EMA_CUDA.kernel is not None and not _EMA_CUDA.failed
+    assert EMA_KERNEL.kernel is not None and not EMA_KERNEL.failed
