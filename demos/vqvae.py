@@ -97,7 +97,7 @@ def train(model, opt, x_train, hp, start, history, device):
 
 def tokens_of(model, x, device):
     """The token grids (N, h, w) of images x."""
-    return in_batches(lambda t: autograd.Tensor._make(model.encode(t)), x, device)
+    return in_batches(lambda t: autograd.as_tensor(model.encode(t)), x, device)
 
 
 def sample_without_prior(model, train_tokens, n, codes, seed, device):

@@ -14,4 +14,4 @@ from .loss_curve import running_mean, save_loss_curve  # noqa: F401
 from .points import points_image  # noqa: F401
 from .tokens import save_token_grid  # noqa: F401
 from .similarity import save_similarity  # noqa: F401
-from .side_by_side import save_side_by_side, save_scatter_panels, save_loss_with_mean  # noqa: F401
+from .scatter_panels import save_scatter_panels  # noqa: F401
