@@ -19,7 +19,14 @@ number of samples, as a perfect generator would. Shapes: make_shapes seeds 3 (re
     python -m demos.evaluate --samples out/ddpm/samples.npy --dataset shapes
     python -m demos.evaluate --dataset mnist --bad noise blur collapse [--n 2000]
 
---samples: a .npy of images (N, C, H, W) or (N, H, W) in [0, 1], or a folder of PNGs.
+--samples: a .npy of images (N, C, H, W) or (N, H, W) in [0, 1], or a folder of images, at
+any size with 1 or 3 channels: they are brought to the feature net's input (MNIST 1x28x28,
+shapes 3x32x32) as demos.conventions.fit_to_feature_net does, an integer enlargement by
+pixel repetition (16x16 -> 32x32), other sizes bilinearly, grey repeated to RGB or RGB
+averaged to grey; metrics.json records it ("resized_from": [16, 16], "channels_from": 1).
+An input it cannot score (a missing file, another shape, values outside [0, 1]) is refused
+in one line naming demos.evaluate. --device is the common flag of every demo: the feature
+nets run on the CPU whatever it says (samples on a GPU come back to the CPU).
 --bad: noise (uniform pixels), blur (real images blurred with sigma 1.5 px), collapse
 (n copies of 10 real images, slightly jittered: good images, no diversity).
 Writes to --out, and prints the table: metrics.json (the table, the floor against n, the
@@ -33,6 +40,7 @@ import os
 import time
 
 import numpy as np
+from PIL import Image
 
 from minigen import viz
 from minigen.data.augment import gaussian_blur
@@ -40,38 +48,67 @@ from minigen.data.folder import EXTENSIONS, load_image
 from minigen.data.idx import load_mnist
 from minigen.data.shapes import make_shapes
 from minigen.metrics import evaluate_features, fid, kid, load_feature_net
-from minigen.metrics.train_features import MNIST_ROOT
 
-SIZES = {'mnist': (1, 28), 'shapes': (3, 32)}
+from demos.conventions import FEATURE_NET_INPUT, MNIST_ROOT, add_run_arguments, fit_to_feature_net
 
 
 def real_sets(dataset, n, n_reference, mnist_root):
     """(reference, floor pool): n_reference held-out real images, and training-side images."""
     if dataset == 'mnist':
-        x, _ = load_mnist('test', root=mnist_root, download=False)
+        try:
+            x, _ = load_mnist('test', root=mnist_root, download=False)
+        except FileNotFoundError:
+            raise SystemExit(f"demos.evaluate: no MNIST IDX files (t10k-images-idx3-ubyte, "
+                             f"t10k-labels-idx1-ubyte, optionally .gz) in {mnist_root}; give "
+                             f"their folder with --mnist-root") from None
         return x[8000:8000 + n_reference], x[:8000]
     return make_shapes(n_reference, seed=3).images, make_shapes(n, seed=4).images
 
 
-def load_samples(path, dataset):
-    """Images (N, C, H, W) float32 in [0, 1] from a .npy file or a folder of images."""
-    c, s = SIZES[dataset]
+def refuse(message):
+    """One line on stderr and exit status 1: an input this tool cannot score."""
+    raise SystemExit(f"demos.evaluate: {message}")
+
+
+def read_samples(path):
+    """The images of a .npy file or a folder of images, as float32 (N, C, H, W)."""
     if os.path.isdir(path):
         names = sorted(f for f in os.listdir(path) if f.lower().endswith(EXTENSIONS))
         if not names:
-            raise ValueError(f"demos.evaluate: no images in the folder {path}")
-        x = np.stack([load_image(os.path.join(path, f), (s, s)) for f in names])
-        x = x.mean(axis=1, keepdims=True) if c == 1 else x
-    else:
-        x = np.load(path).astype(np.float32)
-        x = x[:, None] if x.ndim == 3 else x
-    if x.ndim != 4 or x.shape[1:] != (c, s, s):
-        raise ValueError(f"demos.evaluate: {dataset} samples must be ({c}, {s}, {s}) images, "
-                         f"got an array of shape {x.shape} from {path}")
+            refuse(f"no images ({', '.join(EXTENSIONS)}) in the folder {path}")
+        try:
+            with Image.open(os.path.join(path, names[0])) as first:  # every image at its size
+                size = first.height, first.width
+            x = np.stack([load_image(os.path.join(path, f), size) for f in names])
+        except (ValueError, OSError) as e:
+            refuse(f"cannot read the images in {path} ({e})")
+        grey = all(np.allclose(x[:, 0], x[:, c]) for c in (1, 2))
+        return x[:, :1] if grey else x
+    if not os.path.isfile(path):
+        refuse(f"no file or folder {path}")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        refuse(f"cannot read {path} as a .npy array ({e})")
+    if x.dtype.kind not in 'fiub':
+        refuse(f"{path} holds {x.dtype} values, not image numbers")
+    x = x.astype(np.float32)
+    return x[:, None] if x.ndim == 3 else x
+
+
+def load_samples(path, dataset):
+    """Images float32 (N, C, H, W) in [0, 1] at the feature net's input, from a .npy file or
+    a folder of images, and what was done to fit them ({} or resized_from / channels_from)."""
+    x = read_samples(path)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) < 4 or min(x.shape[2:]) < 4:
+        refuse(f"samples must be at least 4 images (N, C, H, W) or (N, H, W) with C = 1 or 3, "
+               f"got an array of shape {x.shape} from {path}")
+    if not np.isfinite(x).all():
+        refuse(f"samples must lie in [0, 1], found non-finite values (NaN or inf) in {path}")
     if x.min() < -1e-3 or x.max() > 1 + 1e-3:
-        raise ValueError(f"demos.evaluate: samples must lie in [0, 1], found "
-                         f"{x.min():.3g}..{x.max():.3g} in {path} (map [-1, 1] with (x + 1) / 2)")
-    return np.clip(x, 0, 1)
+        refuse(f"samples must lie in [0, 1], found {x.min():.3g}..{x.max():.3g} in {path} "
+               f"(map [-1, 1] with (x + 1) / 2)")
+    return fit_to_feature_net(np.clip(x, 0, 1), dataset)
 
 
 def bad_set(kind, pool, n, rng):
@@ -99,25 +136,26 @@ def format_table(rows):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--samples', help='.npy of images in [0, 1] or a folder of PNGs')
-    ap.add_argument('--dataset', choices=SIZES, default='mnist')
+    add_run_arguments(ap, 'evaluate', datasets=tuple(FEATURE_NET_INPUT), default_dataset='mnist')
+    ap.add_argument('--samples', help='.npy of images in [0, 1] or a folder of images')
     ap.add_argument('--bad', nargs='*', choices=('noise', 'blur', 'collapse'), default=[])
     ap.add_argument('--n', type=int, default=2000, help='size of the floor and bad sets '
                     '(default 2000; with --samples, the number of samples)')
     ap.add_argument('--n-reference', type=int, default=2000,
                     help='held-out real images (at most 2000 for mnist)')
     ap.add_argument('--kid-subsets', type=int, default=100)
-    ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--mnist-root', default=os.path.normpath(MNIST_ROOT))
-    ap.add_argument('--out', default='out/evaluate')
     args = ap.parse_args(argv)
+    if args.resume:
+        ap.error('--resume: demos.evaluate trains nothing, so there is nothing to continue')
+    if args.n < 4 or args.n_reference < 4:
+        ap.error(f"--n and --n-reference must be at least 4, got {args.n} and {args.n_reference}")
     start, rng = time.time(), np.random.default_rng(args.seed)
-    samples = load_samples(args.samples, args.dataset) if args.samples else None
+    samples, fitted = load_samples(args.samples, args.dataset) if args.samples else (None, {})
     n = len(samples) if samples is not None else args.n
     reference, pool = real_sets(args.dataset, n, args.n_reference, args.mnist_root)
     if n > len(pool):
-        raise ValueError(f"demos.evaluate: at most {len(pool)} images for the real-vs-real "
-                         f"floor, got n = {n}")
+        refuse(f"at most {len(pool)} images for the real-vs-real floor, got n = {n}")
     net = load_feature_net(args.dataset)
     feats_reference = net.features(reference)                     # computed once for every row
 
@@ -152,7 +190,7 @@ def main(argv=None):
                     os.path.join(args.out, 'kid_vs_n.png'),
                     title='KID floor against n (unbiased: no trend in n)',
                     xlabel='log10 n', ylabel='KID')
-    metrics = {'settings': vars(args), 'n_reference': len(reference), 'rows': rows,
+    metrics = {'settings': vars(args), 'n_reference': len(reference), 'rows': rows, **fitted,
                'floor_vs_n': floor_vs_n,
                'table': table.splitlines(), 'seconds': round(time.time() - start, 1)}
     with open(os.path.join(args.out, 'metrics.json'), 'w') as f:
