@@ -12,8 +12,13 @@ other 2N - 2 away. No label is used in training; afterwards the frozen h is judg
 linear probe (logistic regression) and a k-NN classifier on the labels, against the same
 network at its random initialisation.
 
+Data: the built-in shapes set (labels: shape, colour, size, position) or MNIST test digits
+(../shared/data/mnist: the first 8,000 are the unlabelled pool and the probe's training
+images, the last 2,000 held out).
+
     python -m demos.simclr [--preset quick|full] [--dataset shapes|mnist] [--steps N]
-        [--batch-size B] [--device cpu|cuda] [--seed S] [--out out/simclr] [--resume]
+        [--batch-size B] [--n-train N] [--n-test N] [--n-pool N] [--probe-steps N]
+        [--widths W ...] [--device cpu|cuda] [--seed S] [--out out/simclr] [--resume]
 
 Writes to --out: augmentations.png (one row per operator), views.png (pairs of views
 the model is trained on), loss.png, pca_LABEL.png (PCA of the test features, coloured by
@@ -22,46 +27,60 @@ random, and their margin) and checkpoint.npz (which --resume continues).
 """
 import argparse
 import os
-import tempfile
 import time
 from functools import partial
 
 import numpy as np
-from PIL import Image
 
 import autograd
-import minigen
 from minigen import viz
+from minigen.contrastive.encoders import ResNetEncoder
+from minigen.contrastive.simclr import SimCLR
 from minigen.data import augment as A
 from minigen.data.shapes import make_shapes
-from minigen.contrastive.encoders import ResNetEncoder
 from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
-from minigen.contrastive.simclr import SimCLR
 from minigen.optim import Adam
+from minigen.viz.loss_curve import save_loss_curve
+from minigen.viz.scatter_panels import save_scatter_panels
 
-from demos.conventions import MNIST_ROOT, add_run_arguments, write_metrics
+from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+                               save_checkpoint, write_metrics)
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
-                         n_train=2000, n_test=1000),
+                         n_train=2000, n_test=1000, n_pool=10000, probe_steps=300,
+                         temperature=0.5, lr=1e-3, weight_decay=1e-6),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
-                        n_train=5000, n_test=2000)}
-TEMPERATURE, LR, WEIGHT_DECAY = 0.5, 1e-3, 1e-6
+                        n_train=5000, n_test=2000, n_pool=10000, probe_steps=300,
+                        temperature=0.5, lr=1e-3, weight_decay=1e-6)}
 
 
-def load_data(dataset, n_train, n_test, seed, n_pool=10000):
-    """Images in [0, 1], labels for the probe, their names, and the pool to train on."""
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--steps', type=int, help='training steps in this run (0: evaluate only)')
+    ap.add_argument('--batch-size', type=int, help='images per step (2x as many views)')
+    ap.add_argument('--n-train', type=int, help='labelled images for the probes')
+    ap.add_argument('--n-test', type=int, help='held-out images for the probes')
+    ap.add_argument('--n-pool', type=int, help='unlabelled training images')
+    ap.add_argument('--probe-steps', type=int, help='linear-probe Adam steps')
+    ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
+    add_run_arguments(ap, 'simclr', PRESETS, datasets=('shapes', 'mnist'))
+    return ap.parse_args(argv)
+
+
+def load_data(dataset, hp, seed):
+    """Images in [0, 1] for the probes (n_train, then n_test held out), their labels by
+    name, each label's value names, and the unlabelled pool to train on. Shapes are drawn
+    here rather than through load_image_dataset, which keeps only the shape label."""
+    n_train, n_test = hp['n_train'], hp['n_test']
     if dataset == 'shapes':
         d = make_shapes(n_train + n_test, size=32, seed=seed)
         labels = {k: d.attrs[k] for k in ('shape', 'color', 'size', 'position')}
-        pool = make_shapes(n_pool, size=32, seed=seed + 1).images  # unlabelled training set
+        pool = make_shapes(hp['n_pool'], size=32, seed=seed + 1).images
         return d.images, labels, {k: list(v) for k, v in d.vocab.items()}, pool
-    from minigen.data.idx import load_mnist
-    x, y = load_mnist('test', root=MNIST_ROOT, download=False)   # the 10k test set: 8k train, 2k held
-    x = np.asarray(x, np.float32).reshape(-1, 1, 28, 28)
-    x = x / 255.0 if x.max() > 1 else x
-    pool = x[:min(n_pool, 8000)]
-    idx = np.concatenate([np.arange(n_train), 8000 + np.arange(min(n_test, 2000))])
-    return x[idx], {'digit': np.asarray(y)[idx]}, {'digit': [str(i) for i in range(10)]}, pool
+    data = load_image_dataset('mnist', n_train=8000, n_held=2000, demo='simclr')
+    x = np.concatenate([data.train[:n_train], data.held[:n_test]])
+    y = np.concatenate([data.labels[:n_train], data.held_labels[:n_test]])
+    return x, {'digit': y}, {'digit': list(data.class_names)}, data.train[:hp['n_pool']]
 
 
 def pipeline(dataset):
@@ -101,16 +120,6 @@ def pca_2d(features):
     return centred @ vt[:2].T, (s[:2] ** 2 / (s ** 2).sum())
 
 
-def side_by_side(paths, out):
-    ims = [Image.open(p).convert('RGB') for p in paths]
-    both = Image.new('RGB', (sum(i.width for i in ims), max(i.height for i in ims)), 'white')
-    left = 0
-    for im in ims:
-        both.paste(im, (left, 0))
-        left += im.width
-    both.save(out)
-
-
 def evaluate(model, x_eval, labels, n_train, probe_steps=300):
     """Linear-probe and k-NN accuracy of each label from the frozen features h."""
     h = model.features(x_eval)
@@ -124,60 +133,20 @@ def evaluate(model, x_eval, labels, n_train, probe_steps=300):
     return h, out
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--preset', choices=PRESETS, default='quick')
-    ap.add_argument('--dataset', choices=('shapes', 'mnist'), default='shapes')
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int, help='images per step (2x as many views)')
-    ap.add_argument('--n-train', type=int, help='labelled images for the probes')
-    ap.add_argument('--n-test', type=int, help='held-out images for the probes')
-    ap.add_argument('--n-pool', type=int, default=10000, help='unlabelled training images')
-    ap.add_argument('--probe-steps', type=int, default=300, help='linear-probe Adam steps')
-    ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
-    add_run_arguments(ap, 'simclr')
-    args = ap.parse_args(argv)
-    p = PRESETS[args.preset]
-    steps = p['steps'] if args.steps is None else args.steps   # 0: evaluate only
-    batch_size = args.batch_size or p['batch_size']
-    n_train, n_test = args.n_train or p['n_train'], args.n_test or p['n_test']
-    widths = tuple(args.widths or p['widths'])
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, 'checkpoint.npz')
+def build(channels, hp, seed, device):
+    """The encoder and head, with the same initial weights every time: the random-init
+    baseline is the trained model's starting point."""
+    autograd.manual_seed(seed)
+    encoder = ResNetEncoder(channels, widths=hp['widths'], stem_stride=hp['stem_stride'])
+    return SimCLR(encoder, proj_dim=64, temperature=hp['temperature']).to(device)
 
-    x_eval, labels, names, pool = load_data(args.dataset, n_train, n_test, args.seed,
-                                            args.n_pool)
-    augment = pipeline(args.dataset)
-    gallery(x_eval[:8], args.dataset, os.path.join(args.out, 'augmentations.png'),
-            np.random.default_rng(args.seed))
 
-    def build():  # the same initial weights every time: the random baseline is the start
-        autograd.manual_seed(args.seed)
-        return SimCLR(ResNetEncoder(pool.shape[1], widths=widths, stem_stride=p['stem_stride']),
-                      proj_dim=64,
-                      temperature=TEMPERATURE).to(args.device)
-    model = build()
-    opt = Adam(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    start_step, losses, seconds_before = 0, [], 0.0
-    if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise FileNotFoundError(f"simclr --resume: no checkpoint at {ckpt_path}; run once "
-                                    f"without --resume first")
-        ckpt = minigen.load(ckpt_path)
-        if ckpt['dataset'] != args.dataset or tuple(ckpt['widths']) != widths:
-            raise ValueError(f"simclr --resume: {ckpt_path} holds a {ckpt['dataset']} run with "
-                             f"widths {ckpt['widths']}; this run asks for {args.dataset}, {widths}")
-        model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        start_step, losses = int(ckpt['step']), list(ckpt['losses'])
-        seconds_before = float(ckpt['train_seconds'])
-
-    start = time.time()
-    bar = viz.progress(range(start_step, start_step + steps), 'train')
+def train(model, opt, pool, augment, hp, start, losses, seed, device):
+    bar = viz.progress(range(start, start + hp['steps']), 'train')
     for step in bar:
-        rng = np.random.default_rng([args.seed, step])   # per-step stream: exact resume
-        x = pool[rng.choice(len(pool), batch_size, replace=False)]
-        x1, x2 = (autograd.tensor(augment(x, rng), device=args.device) for _ in range(2))
+        rng = np.random.default_rng([seed, step])   # per-step stream: exact resume
+        x = pool[rng.choice(len(pool), hp['batch_size'], replace=False)]
+        x1, x2 = (autograd.tensor(augment(x, rng), device=device) for _ in range(2))
         loss = model.loss(x1, x2)
         opt.zero_grad()
         loss.backward()
@@ -185,55 +154,67 @@ def main(argv=None):
         losses.append(loss.item())
         if step % 10 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-10:]):.3f}')
-    train_seconds = time.time() - start + seconds_before   # over all resumed runs
-    step = start_step + steps
-    minigen.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), 'step': step,
-                  'train_seconds': train_seconds, 'losses': np.array(losses), 'dataset': args.dataset, 'widths': list(widths)},
-                 ckpt_path)
+    return start + hp['steps']
 
-    # pairs of training views, then the loss curve
+
+def draw(pool, augment, losses, h, h0, labels, names, hp, args, step):
+    """views.png (pairs of training views), loss.png, and pca_LABEL.png: the PCA of the
+    held-out features coloured by each label, trained beside random."""
     rng = np.random.default_rng(args.seed + 7)
     x = pool[:8]
     viz.save_image(np.concatenate([x, augment(x, rng), augment(x, rng)]),
                    os.path.join(args.out, 'views.png'), nrow=8, scale=3,
                    row_labels=['image', 'view 1', 'view 2'])
-    smooth = np.convolve(losses, np.ones(20) / 20, mode='valid') if len(losses) >= 20 else None
-    viz.save_curves({'NT-Xent': losses} | ({'mean of 20': (np.arange(19, len(losses)), smooth)}
-                                           if smooth is not None else {}),
-                    os.path.join(args.out, 'loss.png'),
-                    title=f'SimCLR on {args.dataset} (tau = {TEMPERATURE}, batch {batch_size})')
-
-    # frozen features: trained encoder against the same encoder at initialisation
-    start = time.time()
-    h, trained = evaluate(model, x_eval, labels, n_train, args.probe_steps)
-    h0, random_init = evaluate(build(), x_eval, labels, n_train, args.probe_steps)
-    eval_seconds = time.time() - start
-    projections = [(pca_2d(feats[n_train:].astype(np.float64)), title)
+    save_loss_curve(losses, os.path.join(args.out, 'loss.png'), label='NT-Xent', window=20,
+                    log_y=False, title=f"SimCLR on {args.dataset} (tau = {hp['temperature']}, "
+                                       f"batch {hp['batch_size']})")
+    n = hp['n_train']
+    projections = [(pca_2d(feats[n:].astype(np.float64)), title)
                    for feats, title in ((h, f'trained, step {step}'), (h0, 'random init'))]
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, y in labels.items():           # one picture per label: what the axes encode
-            paths = []
-            for (proj, var), title in projections:
-                paths.append(os.path.join(tmp, f'{len(paths)}.png'))
-                viz.save_scatter(proj, paths[-1], labels=y[n_train:], class_names=names[name],
-                                 title=f'{title}: PCA of h ({100 * var.sum():.0f}% var), by {name}')
-            side_by_side(paths, os.path.join(args.out, f'pca_{name}.png'))
+    for name, y in labels.items():
+        save_scatter_panels([(proj, f'{title}: PCA of h ({100 * var.sum():.0f}% var), by {name}')
+                             for (proj, var), title in projections],
+                            os.path.join(args.out, f'pca_{name}.png'), labels=y[n:],
+                            class_names=names[name])
 
-    margin = {k: round(trained[k]['linear_probe'] - random_init[k]['linear_probe'], 4)
-              for k in trained}
-    metrics = {'settings': vars(args) | {'steps': steps, 'batch_size': batch_size,
-                                         'n_train': n_train, 'n_test': n_test,
-                                         'widths': list(widths),
-                                         'stem_stride': p['stem_stride'], 'temperature': TEMPERATURE,
-                                         'lr': LR, 'weight_decay': WEIGHT_DECAY},
-               'step': step, 'train_seconds': round(train_seconds, 2),
-               'eval_seconds': round(eval_seconds, 2),
+
+def main(argv=None):
+    args = parse_args(argv)
+    hp = resolve_preset(args, PRESETS)
+    os.makedirs(args.out, exist_ok=True)
+    x_eval, labels, names, pool = load_data(args.dataset, hp, args.seed)
+    augment = pipeline(args.dataset)
+    gallery(x_eval[:8], args.dataset, os.path.join(args.out, 'augmentations.png'),
+            np.random.default_rng(args.seed))
+    model = build(pool.shape[1], hp, args.seed, args.device)
+    opt = Adam(model.parameters(), lr=hp['lr'], weight_decay=hp['weight_decay'])
+    config = {'dataset': args.dataset, 'widths': hp['widths'], 'stem_stride': hp['stem_stride'],
+              'temperature': hp['temperature']}
+    step, saved = resume(args, 'simclr', config, {'model': model, 'opt': opt})
+    losses = list(saved.get('losses', []))
+
+    start = time.time()
+    step = train(model, opt, pool, augment, hp, step, losses, args.seed, args.device)
+    train_seconds = time.time() - start + float(saved.get('train_seconds', 0.0))  # all runs
+    save_checkpoint(args.out, step, config, {'model': model, 'opt': opt}, losses=losses,
+                    train_seconds=train_seconds)
+
+    start = time.time()   # frozen features: trained encoder against itself at initialisation
+    h, trained = evaluate(model, x_eval, labels, hp['n_train'], hp['probe_steps'])
+    h0, random_init = evaluate(build(pool.shape[1], hp, args.seed, args.device), x_eval,
+                               labels, hp['n_train'], hp['probe_steps'])
+    eval_seconds = time.time() - start
+    draw(pool, augment, losses, h, h0, labels, names, hp, args, step)
+    tau, bs = hp['temperature'], hp['batch_size']
+    metrics = {'settings': vars(args) | hp, 'step': step,
+               'train_seconds': round(train_seconds, 2), 'eval_seconds': round(eval_seconds, 2),
                'first_loss': float(np.mean(losses[:10])), 'final_loss': float(np.mean(losses[-20:])),
-               'loss_floor': float(-np.log(np.exp(1 / TEMPERATURE) /
-                                           (np.exp(1 / TEMPERATURE) + 2 * batch_size - 2))),
-               'chance_loss': float(np.log(2 * batch_size - 1)),
+               'loss_floor': float(-np.log(np.exp(1 / tau) / (np.exp(1 / tau) + 2 * bs - 2))),
+               'chance_loss': float(np.log(2 * bs - 1)),
                'trained': trained, 'random_init': random_init,
-               'linear_probe_margin': margin}
+               'linear_probe_margin': {k: round(trained[k]['linear_probe']
+                                                - random_init[k]['linear_probe'], 4)
+                                       for k in trained}}
     return write_metrics(args.out, metrics)
 
 
