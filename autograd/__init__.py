@@ -1,7 +1,8 @@
 """autograd: a small reverse-mode automatic differentiation engine on NumPy and CuPy.
 
 Read it in this order:
-    backend.py     which array library (NumPy or CuPy), devices, dtypes, seeded RNG
+    backend.py     which array library (NumPy or CuPy), devices, the default dtype
+    random.py      one seeded generator per device; its state for checkpoints
     function.py    Function (one op: forward + backward) and the backward engine
     tensor.py      Tensor: its operators route to the ops; version counters
     creation.py    the constructors: tensor, as_tensor, zeros, randn, ...
@@ -20,7 +21,8 @@ Example:
     array([2., 4., 6.], dtype=float32)
 """
 from . import allocator
-from .backend import gpu_available, set_default_device, get_default_device, manual_seed  # noqa: F401
+from .backend import gpu_available, set_default_device, get_default_device  # noqa: F401
+from .random import manual_seed  # noqa: F401
 from .function import Function, run_backward  # noqa: F401
 from .grad_mode import no_grad, enable_grad, is_grad_enabled, detect_anomaly  # noqa: F401
 from .tensor import Tensor  # noqa: F401

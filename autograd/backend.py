@@ -3,9 +3,9 @@
 Every op receives raw arrays and asks `array_module(x)` which library they
 belong to, so the same line `xp.exp(x)` runs on either device (the pattern of
 DeZero's `cuda.get_array_module` and Chainer's `backend`). This file also owns
-the default dtype (float32), the default device (``cpu``, or ``cuda`` when the
-environment variable ``MINIGEN_DEVICE=cuda`` is set) and one seeded random
-generator per device.
+the default dtype (float32) and the default device (``cpu``, or ``cuda`` when the
+environment variable ``MINIGEN_DEVICE=cuda`` is set). The seeded random generators,
+one per device, are in random.py.
 """
 import os
 
@@ -91,46 +91,5 @@ def to_numpy(x):
     return x if array_module(x) is np else cp.asnumpy(x)
 
 
-# One generator per device, reseeded together by `manual_seed`.
-_rngs = {}
-
-
-def manual_seed(seed):
-    """Seed the random generators of every device, like torch.manual_seed."""
-    _rngs['cpu'] = np.random.default_rng(seed)
-    if gpu_available():
-        _rngs['cuda'] = cp.random.default_rng(seed)  # noqa: F821 (cp exists here)
-
-
-def rng(device):
-    device = check_device(device)
-    if device not in _rngs:
-        seed = np.random.SeedSequence().entropy
-        _rngs[device] = (cp.random.default_rng(seed) if device == 'cuda'
-                         else np.random.default_rng(seed))
-    return _rngs[device]
-
-
-def get_rng_state():
-    """The generators' states, for checkpoints: {'cpu': NumPy's state (a JSON-able dict)} and,
-    once the GPU's generator exists, 'cuda': its cuRAND per-thread states as bytes (CuPy
-    keeps them in a device array, `bit_generator._state`, and offers no public getter)."""
-    state = {'cpu': rng('cpu').bit_generator.state}
-    if 'cuda' in _rngs:
-        state['cuda'] = cp.asnumpy(_rngs['cuda'].bit_generator._state)  # noqa: F821
-    return state
-
-
-def set_rng_state(state):
-    """Restore what `get_rng_state` returned (or, from older checkpoints, the CPU state
-    alone), so that a resumed run draws the same numbers as an uninterrupted one."""
-    if 'bit_generator' in state:  # the format before the GPU's state was saved
-        state = {'cpu': state}
-    if 'cuda' in state:
-        target = rng('cuda').bit_generator._state
-        if target.shape != state['cuda'].shape:
-            raise ValueError(f"backend.set_rng_state: the saved CUDA generator state has "
-                             f"{state['cuda'].size} bytes, this GPU's {target.size} (its size "
-                             f"follows the number of multiprocessors): it cannot be restored here")
-        target[...] = cp.asarray(state['cuda'])  # noqa: F821
-    rng('cpu').bit_generator.state = state['cpu']
+# The seeded generators are in random.py; minigen and the demos reach them as backend.rng, ...
+from .random import rng, manual_seed, get_rng_state, set_rng_state  # noqa: E402, F401

@@ -4,7 +4,7 @@
     as_tensor(array)      the same memory, no copy: how raw NumPy/CuPy code hands its
                           result back to Tensors (torch.as_tensor)
     zeros, ones, full     filled arrays, float32 unless a dtype is given
-    randn, rand, randint  samples from the device's seeded generator (backend.rng)
+    randn, rand, randint  samples from the device's seeded generator (random.py)
     arange                integers when every argument is an int, else float32
     zeros_like, ...       the shape, dtype and device of another tensor
 
@@ -12,7 +12,7 @@ Every constructor takes `device=` ('cpu' or 'cuda'; the default device otherwise
 """
 import numpy as np
 
-from . import backend
+from . import backend, random
 from .tensor import Tensor, _shape
 
 float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
@@ -69,7 +69,7 @@ def full(shape, value, dtype=None, device=None, requires_grad=False):
 def randn(*shape, dtype=None, device=None, requires_grad=False):
     """Standard normal samples from the device's seeded generator."""
     device = device or backend.get_default_device()
-    gen = backend.rng(device)
+    gen = random.rng(device)
     return _new(lambda xp, s, d: gen.standard_normal(s).astype(d), shape, dtype, device,
                 requires_grad)
 
@@ -77,13 +77,13 @@ def randn(*shape, dtype=None, device=None, requires_grad=False):
 def rand(*shape, dtype=None, device=None, requires_grad=False):
     """Uniform samples in [0, 1) from the device's seeded generator."""
     device = device or backend.get_default_device()
-    gen = backend.rng(device)
+    gen = random.rng(device)
     return _new(lambda xp, s, d: gen.random(s).astype(d), shape, dtype, device, requires_grad)
 
 
 def randint(low, high, shape, device=None):
     device = device or backend.get_default_device()
-    gen = backend.rng(device)
+    gen = random.rng(device)
     return _new(lambda xp, s, d: gen.integers(low, high, s).astype(d), (shape,), np.int64,
                 device, False)
 
