@@ -65,7 +65,11 @@ def parse_args(argv):
     ap.add_argument('--d-conditioning', choices=('concat', 'projection'), default='concat')
     add_run_arguments(ap, 'cgan', PRESETS, datasets=('mnist', 'shapes'))
     args = ap.parse_args(argv)
-    return args, resolve_preset(args, PRESETS)
+    hp = resolve_preset(args, PRESETS)
+    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
+        ap.error('--steps must be >= 1 (0 with --resume evaluates the saved run again) and '
+                 '--eval-samples >= 4')
+    return args, hp
 
 
 def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate, device):

@@ -60,7 +60,11 @@ def parse_args(argv):
                     help='samples per evaluation, and in samples.npy (preset default)')
     add_run_arguments(ap, 'dcgan', PRESETS, datasets=('mnist', 'shapes'))
     args = ap.parse_args(argv)
-    return args, resolve_preset(args, PRESETS)
+    hp = resolve_preset(args, PRESETS)
+    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
+        ap.error('--steps must be >= 1 (0 with --resume evaluates the saved run again) and '
+                 '--eval-samples >= 4')
+    return args, hp
 
 
 def train(G, D, opt_g, opt_d, x, hp, steps, evaluate_at, evaluate, device):

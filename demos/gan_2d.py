@@ -65,7 +65,10 @@ def parse_args(argv):
     ap.add_argument('--lam', type=float, help='gradient penalty weight (preset default 0.1)')
     add_run_arguments(ap, 'gan_2d', PRESETS, datasets=tuple(SIGMA))
     args = ap.parse_args(argv)
-    return args, resolve_preset(args, PRESETS)
+    hp = resolve_preset(args, PRESETS)
+    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume):
+        ap.error('--steps must be >= 1 (0 with --resume draws the saved run again)')
+    return args, hp
 
 
 def mode_stats(samples, dataset):

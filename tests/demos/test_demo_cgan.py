@@ -46,3 +46,10 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
                                        atol=1e-6)
     with pytest.raises(SystemExit, match="'conditioning': \\['batchnorm', 'projection'\\]"):
         main(TINY + ['--out', str(tmp_path / 'a'), '--resume'])
+
+
+def test_a_run_with_nothing_to_do_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(['--steps', '0', '--out', str(tmp_path)])
+    assert '--steps must be >= 1' in capsys.readouterr().err
+    assert not (tmp_path / 'checkpoint.npz').exists()

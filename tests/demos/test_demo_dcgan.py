@@ -60,3 +60,10 @@ def test_steps_0_resume_evaluates_the_saved_run_again(tmp_path):
 def test_resume_without_a_checkpoint_is_refused_in_one_line(tmp_path):
     with pytest.raises(SystemExit, match='no checkpoint'):
         main(TINY + ['--out', str(tmp_path), '--resume'])
+
+
+def test_a_run_with_nothing_to_do_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(['--steps', '0', '--out', str(tmp_path)])
+    assert '--steps must be >= 1' in capsys.readouterr().err
+    assert not (tmp_path / 'checkpoint.npz').exists()

@@ -51,3 +51,10 @@ def test_resume_refuses_another_width_and_a_missing_checkpoint(tmp_path):
     main(TINY + ['--out', str(tmp_path)])
     with pytest.raises(SystemExit, match="'dataset': '8gaussians', 'width': 16"):
         main(['--steps', '1', '--width', '8', '--out', str(tmp_path), '--resume'])
+
+
+def test_a_run_with_nothing_to_do_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(['--steps', '0', '--out', str(tmp_path)])
+    assert '--steps must be >= 1' in capsys.readouterr().err
+    assert not (tmp_path / 'checkpoint.npz').exists()
