@@ -13,7 +13,8 @@ Every constructor takes `device=` ('cpu' or 'cuda'; the default device otherwise
 import numpy as np
 
 from . import backend, random
-from .tensor import Tensor, _shape
+from .axes import shape_arg
+from .tensor import Tensor
 
 float32, float64, int64, int32, bool_ = np.float32, np.float64, np.int64, np.int32, np.bool_
 
@@ -50,7 +51,7 @@ def as_tensor(array, dtype=None, device=None):
 def _new(fill, shape, dtype, device, requires_grad):
     device = backend.check_device(device or backend.get_default_device())
     xp = backend.xp_for(device)
-    data = fill(xp, _shape(shape), np.dtype(dtype or backend.default_dtype))
+    data = fill(xp, shape_arg(shape), np.dtype(dtype or backend.default_dtype))
     return Tensor._make(data).requires_grad_(requires_grad)
 
 

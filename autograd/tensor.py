@@ -17,6 +17,7 @@ import numpy as np
 
 from . import backend
 from . import grad_mode
+from .axes import normalize_axis, normalize_axes, shape_arg
 from .function import run_backward
 
 
@@ -361,7 +362,7 @@ class Tensor:
         return ops.softmax.log_softmax(self, axis)
 
     def reshape(self, *shape):
-        return ops.shape.reshape(self, _shape(shape))
+        return ops.shape.reshape(self, shape_arg(shape))
 
     view = reshape
 
@@ -432,36 +433,6 @@ def _as_operand(x, like):
     elif isinstance(x, (int, np.integer)):
         dtype = np.int64 if like.dtype.kind == 'b' else like.dtype
     return Tensor._make(xp.asarray(x, dtype=dtype))
-
-
-def normalize_axis(axis, ndim, op):
-    """One axis as a non-negative int; out of range is an IndexError naming `op`."""
-    if not -ndim <= axis < ndim:
-        raise IndexError(f"{op}: axis {axis} is out of range for a tensor with {ndim} "
-                         f"dimensions")
-    return int(axis) % ndim
-
-
-def normalize_axes(axis, ndim, op):
-    """An axis argument of a reduction (None, an int or a sequence of ints) as a sorted
-    tuple of non-negative axes, or None for all axes. A 0-d tensor accepts axis 0 or -1,
-    as in PyTorch."""
-    if axis is None:
-        return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    if ndim == 0:
-        for a in axes:
-            normalize_axis(a, 1, op)
-        return None
-    axes = tuple(sorted(normalize_axis(a, ndim, op) for a in axes))
-    if len(set(axes)) != len(axes):
-        raise ValueError(f"{op}: axis {axis} repeats an axis")
-    return axes
-
-
-def _shape(shape):
-    """The shape arguments of reshape(2, 3) and reshape((2, 3)) as one tuple."""
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else tuple(shape)
 
 
 from . import function  # noqa: E402
