@@ -17,11 +17,13 @@ Sampling (Algorithm 2) starts from x_T ~ N(0, I) and takes T ancestral steps
 with sigma_t^2 = beta_t and no noise at the last step. The schedule is the linear one,
 beta_t = linspace(1e-4, 0.02, T) * 1000 / T.
 
-    python -m demos.diffusion_2d [--preset quick|full] [--dataset 8gaussians] [--steps N]
-        [--batch-size B] [--device cpu|cuda] [--seed S] [--out out/diffusion_2d] [--resume]
+    python -m demos.diffusion_2d [--preset quick|full] [--dataset 8gaussians|...] [--steps N]
+        [--batch-size B] [--samples N] [--device cpu|cuda] [--seed S]
+        [--out out/diffusion_2d] [--resume]
 
-Writes to --out: samples.png (data beside samples), samples.npy, loss.png, loss_vs_t.png,
-reverse.gif (noise -> data), metrics.json and checkpoint.npz (which --resume continues).
+Writes to --out: samples.png (data beside samples), points.npy (the samples, (N, 2)),
+loss.png, loss_vs_t.png, reverse.gif (noise -> data), metrics.json and checkpoint.npz
+(which --resume continues).
 """
 import argparse
 import math
@@ -30,19 +32,19 @@ import tempfile
 import time
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import autograd
-import minigen
 from minigen import nn, viz
 from minigen.data.toy2d import NAMES, toy2d, modes
 from minigen.diffusion import linear_schedule, diffusion_loss, ddpm_sample, TimestepLoss
 from minigen.optim import Adam
 
-from demos.conventions import add_run_arguments, write_metrics
+from demos.conventions import (add_run_arguments, resolve_preset, resume, save_checkpoint,
+                               write_metrics)
 
-PRESETS = {'quick': dict(steps=8000, batch_size=256, T=100, samples=2000),
-           'full': dict(steps=30000, batch_size=512, T=200, samples=5000)}
+PRESETS = {'quick': dict(steps=8000, batch_size=256, lr=1e-3, T=100, samples=2000),
+           'full': dict(steps=30000, batch_size=512, lr=1e-3, T=200, samples=5000)}
 
 
 class Denoiser(nn.Module):
@@ -88,75 +90,38 @@ def quality(samples, data, fresh, dataset):
     return q
 
 
-def save_beside(data, samples, path, left_title, right_title):
+def scatter_panels(data, samples, path, left_title, right_title):
     """Scatter plots of the data and of the samples, side by side, in one PNG."""
     with tempfile.TemporaryDirectory() as tmp:
         panels = []
-        for i, (x, title) in enumerate(((data, left_title), (samples, right_title))):
-            viz.save_scatter(x, os.path.join(tmp, f'{i}.png'), labels=np.full(len(x), i),
-                             title=title)
-            panels.append(Image.open(os.path.join(tmp, f'{i}.png')).convert('RGB'))
-    both = Image.new('RGB', (panels[0].width + panels[1].width, panels[0].height), 'white')
-    both.paste(panels[0], (0, 0))
-    both.paste(panels[1], (panels[0].width, 0))
-    both.save(path)
+        for i, x in enumerate((data, samples)):
+            viz.save_scatter(x, os.path.join(tmp, f'{i}.png'), labels=np.full(len(x), i))
+            with Image.open(os.path.join(tmp, f'{i}.png')) as im:
+                panels.append(im.convert('RGB'))
+    viz.save_panels(panels, [left_title, right_title], path)
 
 
-def draw_points(x, lim, label, size=240):
-    """Points x (N, 2) on a fixed [-lim, lim]^2 canvas, as a (1, 3, H, W) image in [0, 1]."""
-    im = Image.new('RGB', (size, size), 'white')
-    draw = ImageDraw.Draw(im)
-    px = (x / lim * 0.5 + 0.5) * (size - 1)
-    for u, v in px[np.all(np.abs(x) < lim, axis=1)]:
-        draw.ellipse([u - 1, size - 1 - v - 1, u + 1, size - 1 - v + 1], fill=(31, 119, 180))
-    draw.text((4, 4), label, fill='black')
-    return np.asarray(im, np.float32).transpose(2, 0, 1)[None] / 255
-
-
-def main(argv=None):
+def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--preset', choices=PRESETS, default='quick')
-    ap.add_argument('--dataset', choices=NAMES, default='8gaussians')
+    add_run_arguments(ap, 'diffusion_2d', PRESETS, datasets=NAMES, default_dataset='8gaussians')
     ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
     ap.add_argument('--batch-size', type=int)
     ap.add_argument('--samples', type=int, help='points to generate (preset default)')
-    add_run_arguments(ap, 'diffusion_2d')
     args = ap.parse_args(argv)
-    preset = PRESETS[args.preset]
-    steps = preset['steps'] if args.steps is None else args.steps
-    batch_size = args.batch_size or preset['batch_size']
-    n_samples = args.samples or preset['samples']
-    os.makedirs(args.out, exist_ok=True)
-    ckpt_path = os.path.join(args.out, 'checkpoint.npz')
+    if args.steps is not None and (args.steps < 0 or (args.steps == 0 and not args.resume)):
+        ap.error(f"--steps must be positive (0 only with --resume), got {args.steps}")
+    for flag in ('batch_size', 'samples'):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            ap.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    return args
 
-    autograd.manual_seed(args.seed)
-    data = toy2d(args.dataset, 20000, seed=args.seed)[0]
-    scale = float(data.std())  # x_0 = data / scale has unit variance, like the noise
-    x_data = autograd.tensor(data / scale, device=args.device)
-    schedule = linear_schedule(preset['T'])
-    model = Denoiser().to(args.device)
-    opt = Adam(model.parameters(), lr=1e-3)
-    start_step, losses = 0, []
-    if args.resume:
-        if not os.path.exists(ckpt_path):
-            raise FileNotFoundError(f"diffusion_2d --resume: no checkpoint at {ckpt_path}; "
-                                    f"run once without --resume first")
-        ckpt = minigen.load(ckpt_path)
-        if ckpt['dataset'] != args.dataset or ckpt['diffusion_config'] != schedule.config | {
-                'objective': 'eps'}:
-            raise ValueError(f"diffusion_2d --resume: {ckpt_path} holds a run on "
-                             f"{ckpt['dataset']} with {ckpt['diffusion_config']}; this run asks "
-                             f"for {args.dataset} with {schedule.config} (preset {args.preset})")
-        model.load_state_dict(ckpt['model'])
-        opt.load_state_dict(ckpt['optimizer'])
-        model.diffusion_config = ckpt['diffusion_config']
-        autograd.backend.set_rng_state(ckpt['rng'])
-        start_step, losses = ckpt['step'], list(ckpt['losses'])
 
-    start = time.time()
-    bar = viz.progress(range(start_step, start_step + steps), 'train')
-    for step in bar:  # Algorithm 1
-        idx = autograd.randint(0, len(data), (batch_size,), device=args.device)
+def train(model, opt, schedule, x_data, args, hp, step, losses):
+    """Algorithm 1 for hp['steps'] steps from `step`; returns the seconds it took."""
+    began = time.time()
+    bar = viz.progress(range(step, step + hp['steps']), 'train')
+    for step in bar:
+        idx = autograd.randint(0, len(x_data), (hp['batch_size'],), device=args.device)
         loss = diffusion_loss(model, schedule, x_data[idx])
         opt.zero_grad()
         loss.backward()
@@ -164,53 +129,71 @@ def main(argv=None):
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-50:]):.4f}')
-    train_seconds = time.time() - start
-    step = start_step + steps
-    minigen.save({'model': model.state_dict(), 'optimizer': opt.state_dict(), 'step': step,
-                  'rng': autograd.backend.get_rng_state(), 'losses': np.array(losses),
-                  'dataset': args.dataset, 'diffusion_config': model.diffusion_config},
-                 ckpt_path)
+    return time.time() - began
 
-    # loss of the trained model against t, on one fixed held batch
+
+def loss_against_t(model, schedule, args, scale):
+    """The trained model's loss per t, on one fixed held-out batch."""
     by_t = TimestepLoss(schedule.T)
     x0 = autograd.tensor(toy2d(args.dataset, 8192, seed=args.seed + 1)[0] / scale,
                          device=args.device)
     t = schedule.sample_timesteps(len(x0), device=args.device)
     with autograd.no_grad():
         by_t.update(diffusion_loss(model, schedule, x0, t=t, reduction='none'), t)
+    return by_t.result()
 
-    start = time.time()
-    trajectory = []
-    x_T = autograd.randn(n_samples, 2, device=args.device)
-    samples = ddpm_sample(model, schedule, x_T, clip_x0=False, trajectory=trajectory,
-                          record_every=max(1, schedule.T // 25)).numpy() * scale
-    sample_seconds = time.time() - start
 
-    np.save(os.path.join(args.out, 'samples.npy'), samples)
-    save_beside(data[:n_samples], samples, os.path.join(args.out, 'samples.png'),
-                f'{args.dataset}: data', f'DDPM samples, step {step}')
-    smooth = np.convolve(losses, np.ones(100) / 100, mode='valid') if len(losses) >= 100 else None
-    viz.save_curves({'L_simple': losses} | ({'mean of 100': (np.arange(99, len(losses)), smooth)}
-                                            if smooth is not None else {}),
-                    os.path.join(args.out, 'loss.png'), log_y=True, title='training loss')
-    centres, mean_loss = by_t.result()
-    viz.save_curves({'L_simple': (centres, mean_loss)}, os.path.join(args.out, 'loss_vs_t.png'),
+def draw(args, data, samples, trajectory, losses, by_t, scale, step):
+    """samples.png, loss.png, loss_vs_t.png and reverse.gif."""
+    scatter_panels(data[:len(samples)], samples, os.path.join(args.out, 'samples.png'),
+                   f'{args.dataset}: data', f'DDPM samples, step {step}')
+    viz.save_loss_curve(losses, os.path.join(args.out, 'loss.png'), label='L_simple', window=100)
+    viz.save_curves({'L_simple': by_t}, os.path.join(args.out, 'loss_vs_t.png'),
                     log_y=True, title='loss against t (trained model)', xlabel='t')
     lim = 1.15 * float(np.abs(data / scale).max())
-    frames = [draw_points(x_t, lim, f't = {t_}') for t_, x_t, _ in trajectory]
-    frames.append(draw_points(samples / scale, lim, 'x_0'))
+    frames = [viz.points_image(x_t, lim, f't = {t_}') for t_, x_t, _ in trajectory]
+    frames.append(viz.points_image(samples / scale, lim, 'x_0'))
     viz.save_gif(frames, os.path.join(args.out, 'reverse.gif'), nrow=1, scale=1, duration=120)
 
-    metrics = {'settings': vars(args) | {'steps': steps, 'batch_size': batch_size,
-                                         'samples': n_samples, 'T': schedule.T, 'lr': 1e-3},
-               'step': step, 'train_seconds': round(train_seconds, 2),
+
+def main(argv=None):
+    args = parse_args(argv)
+    hp = resolve_preset(args, PRESETS)
+    os.makedirs(args.out, exist_ok=True)
+    autograd.manual_seed(args.seed)
+    data = toy2d(args.dataset, 20000, seed=args.seed)[0]
+    scale = float(data.std())  # x_0 = data / scale has unit variance, like the noise
+    x_data = autograd.tensor(data / scale, device=args.device)
+    schedule = linear_schedule(hp['T'])
+    model = Denoiser().to(args.device)
+    opt = Adam(model.parameters(), lr=hp['lr'])
+    config = {'dataset': args.dataset, 'T': hp['T']}
+    step, saved = resume(args, 'diffusion_2d', config, {'model': model, 'opt': opt})
+    losses = list(saved.get('losses', []))
+    model.diffusion_config = saved.get('diffusion_config')
+
+    train_seconds = train(model, opt, schedule, x_data, args, hp, step, losses)
+    step += hp['steps']
+    save_checkpoint(args.out, step, config, {'model': model, 'opt': opt},
+                    losses=np.array(losses), diffusion_config=model.diffusion_config)
+    by_t = loss_against_t(model, schedule, args, scale)
+
+    began, trajectory = time.time(), []  # Algorithm 2, recording x_t for the GIF
+    x_T = autograd.randn(hp['samples'], 2, device=args.device)
+    samples = ddpm_sample(model, schedule, x_T, clip_x0=False, trajectory=trajectory,
+                          record_every=max(1, schedule.T // 25)).numpy() * scale
+    sample_seconds = time.time() - began
+    np.save(os.path.join(args.out, 'points.npy'), samples.astype(np.float32))
+    draw(args, data, samples, trajectory, losses, by_t, scale, step)
+
+    fresh = toy2d(args.dataset, len(samples), seed=args.seed + 2)[0]
+    metrics = {'settings': vars(args) | hp, 'step': step,
+               'train_seconds': round(train_seconds, 2),
                'sample_seconds': round(sample_seconds, 2),
                'first_loss': float(np.mean(losses[:50])),
                'final_loss': float(np.mean(losses[-100:])),
-               **quality(samples, data[:n_samples],
-                         toy2d(args.dataset, n_samples, seed=args.seed + 2)[0], args.dataset)}
+               **quality(samples, data[:len(samples)], fresh, args.dataset)}
     return write_metrics(args.out, metrics)
-
 
 if __name__ == '__main__':
     main()
