@@ -23,19 +23,25 @@ ResBlock(x, temb):  h = conv3x3(SiLU(GN(x)));  h = conv3x3(dropout(SiLU(GN'(h)))
   Ho et al., or as adaptive group norm (Dhariwal & Nichol 2021, arXiv:2105.05233, section 3):
   (scale, shift) = Linear(SiLU(temb)),  GN'(h) = GN(h) (1 + scale) + shift.
 AttnBlock(x):  q, k, v = conv1x1(GN(x)) as (B, HW, C);  x + conv1x1(softmax(q k^T / sqrt(C)) v)
-  (single head), followed, when the UNet has a context, by cross-attention with q from the
-  image and k, v from a context sequence (Rombach et al. 2022, arXiv:2112.10752, section 3.3).
+  (single head), followed, when the UNet has a context, by cross-attention (Rombach et al.
+  2022, arXiv:2112.10752, section 3.3): the HW positions of GN(x) are the queries, a context
+  sequence c (B, L, context_dim), e.g. per-token text states, gives the keys and values,
+      x + MHA(GN(x), c),   MHA = nn.MultiheadAttention(C, 1, kdim=vdim=context_dim)
+  with nn.MultiheadAttention's mask convention: key_padding_mask True = a padding token,
+  ignored.
 Class conditioning adds Embedding(y) to temb; the extra class `null_class` is "no label",
 which classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598) trains and samples with.
 As in Ho et al., the last conv of each residual branch and the output conv start at zero,
 so every block starts as the identity.
+
+Fused for speed: each SiLU(GN(.)) above is one nn.GroupNormSiLU layer (minigen/nn/norm.py),
+which computes the pair as a single op; its parameters and names are GroupNorm's.
 """
 import math
 
 import numpy as np
 
-from autograd import backend, cat, no_grad
-from autograd.tensor import Tensor
+from autograd import as_tensor, backend, cat, no_grad
 from minigen import nn
 import minigen.nn.functional as F
 
@@ -46,12 +52,7 @@ def timestep_embedding(t, dim):
     half = dim // 2
     freqs = xp.exp(-math.log(10000) * xp.arange(half, dtype=np.float32) / half)
     args = t.data.astype(np.float32)[:, None] * freqs[None]
-    return Tensor._make(xp.concatenate([xp.sin(args), xp.cos(args)], axis=1))
-
-
-def _norm_silu(norm, x):
-    """SiLU(norm(x)) for a GroupNorm module, as the one fused op F.group_norm_silu."""
-    return F.group_norm_silu(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
+    return as_tensor(xp.concatenate([xp.sin(args), xp.cos(args)], axis=1))
 
 
 def _zero_init(module):
@@ -65,11 +66,11 @@ class ResBlock(nn.Module):
     def __init__(self, in_ch, out_ch, temb_dim, groups, dropout, adaptive_norm):
         super().__init__()
         self.adaptive_norm = adaptive_norm
-        self.norm1 = nn.GroupNorm(groups, in_ch)
+        self.norm1 = nn.GroupNormSiLU(groups, in_ch)  # SiLU(GN(.)), fused for speed
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
         # temb -> a shift (addition) or a (scale, shift) pair (adaptive group norm)
         self.time = nn.Linear(temb_dim, 2 * out_ch if adaptive_norm else out_ch)
-        self.norm2 = nn.GroupNorm(groups, out_ch)
+        self.norm2 = nn.GroupNormSiLU(groups, out_ch)  # SiLU(GN'(.)), the time inside GN'
         self.dropout = nn.Dropout(dropout)
         self.conv2 = _zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
@@ -77,38 +78,36 @@ class ResBlock(nn.Module):
     def forward(self, x, temb_act):
         """x (B, in_ch, H, W); temb_act = SiLU(temb) (B, temb_dim), shared by all blocks."""
         # h = conv3x3(SiLU(GN(x)))
-        h = self.conv1(_norm_silu(self.norm1, x))
+        h = self.conv1(self.norm1(x))
         t = self.time(temb_act)
         t = t.reshape(t.shape + (1, 1))
         if self.adaptive_norm:
             # SiLU(GN(h) (1 + scale) + shift)
             scale, shift = t.chunk(2, axis=1)
-            h = F.silu(self.norm2(h) * (1 + scale) + shift)
+            h = self.norm2(h, scale, shift)
         else:
             # SiLU(GN(h + Linear(SiLU(temb))))
-            h = _norm_silu(self.norm2, h + t)
+            h = self.norm2(h + t)
         # h = conv3x3(dropout(h))
         h = self.conv2(self.dropout(h))
         return (x if self.skip is None else self.skip(x)) + h
 
 
 class CrossAttention(nn.Module):
-    """x + Linear(softmax(q k^T / sqrt(C)) v): q from GN(x) (B, HW, C), k and v from the
-    context (B, L, context_dim); context_mask (B, L) is True for tokens to attend to."""
+    """x + MHA(GN(x), context): the HW positions of GN(x) (B, HW, C) attend to the context
+    (B, L, context_dim). key_padding_mask (B, L), as nn.MultiheadAttention's: True marks a
+    padding token, which no position attends to."""
 
     def __init__(self, channels, context_dim, groups):
         super().__init__()
         self.norm = nn.GroupNorm(groups, channels)
-        self.q = nn.Linear(channels, channels)
-        self.kv = nn.Linear(context_dim, 2 * channels)
-        self.proj = _zero_init(nn.Linear(channels, channels))
+        self.attn = nn.MultiheadAttention(channels, 1, kdim=context_dim, vdim=context_dim)
+        _zero_init(self.attn.out_proj)
 
-    def forward(self, x, context, context_mask=None):
+    def forward(self, x, context, key_padding_mask=None):
         B, C, H, W = x.shape
-        q = self.q(self.norm(x).reshape(B, C, H * W).transpose(1, 2))
-        k, v = self.kv(context).chunk(2, axis=2)
-        mask = None if context_mask is None else context_mask.reshape(B, 1, -1)
-        h = self.proj(F.scaled_dot_product_attention(q, k, v, mask=mask))
+        h = self.attn(self.norm(x).reshape(B, C, H * W).transpose(1, 2), context,
+                      key_padding_mask=key_padding_mask)
         return x + h.transpose(1, 2).reshape(B, C, H, W)
 
 
@@ -120,14 +119,14 @@ class AttnBlock(nn.Module):
         self.proj = _zero_init(nn.Conv2d(channels, channels, 1))
         self.cross = CrossAttention(channels, context_dim, groups) if context_dim else None
 
-    def forward(self, x, context=None, context_mask=None):
+    def forward(self, x, context=None, context_key_padding_mask=None):
         B, C, H, W = x.shape
         # q, k, v = conv1x1(GN(x)), each as (B, HW, C)
         q, k, v = self.qkv(self.norm(x)).reshape(B, 3, C, H * W).transpose(2, 3).chunk(3, axis=1)
         # softmax(q k^T / sqrt(C)) v, back to (B, C, H, W)
         h = F.scaled_dot_product_attention(q.squeeze(1), k.squeeze(1), v.squeeze(1))
         x = x + self.proj(h.transpose(1, 2).reshape(B, C, H, W))
-        return x if self.cross is None else self.cross(x, context, context_mask)
+        return x if self.cross is None else self.cross(x, context, context_key_padding_mask)
 
 
 class Downsample(nn.Module):
@@ -155,7 +154,10 @@ class UNet(nn.Module):
     base_channels, channel_mults, num_res_blocks: widths and depth per level;
     attention_resolutions: the sides H at which AttnBlocks are inserted;
     groups: GroupNorm groups; dropout: in every ResBlock;
-    time_injection: 'add' (Ho et al.) or 'adagn' (adaptive group norm);
+    time_injection: how each ResBlock reads the time (and class) embedding temb:
+        'add'    (default; Ho et al.)  SiLU(GN(h + Linear(SiLU(temb))))
+        'adagn'  adaptive group norm (Dhariwal & Nichol 2021)  SiLU(GN(h) (1 + scale) + shift),
+                 (scale, shift) = Linear(SiLU(temb)); C_out * (4 base + 1) more weights a block;
     num_classes: class-conditional with labels y in [0, num_classes), plus `null_class`;
     context_dim: cross-attention to a context (B, L, context_dim) in every AttnBlock.
     """
@@ -211,7 +213,7 @@ class UNet(nn.Module):
                 self.up.append(Upsample(ch))
                 res *= 2
 
-        self.norm_out = nn.GroupNorm(groups, ch)
+        self.norm_out = nn.GroupNormSiLU(groups, ch)
         self.conv_out = _zero_init(nn.Conv2d(ch, in_channels, 3, padding=1))
 
     @property
@@ -219,14 +221,17 @@ class UNet(nn.Module):
         """The label meaning "no class" (classifier-free guidance)."""
         return self.num_classes
 
-    def forward(self, x, t, y=None, context=None, context_mask=None):
+    def forward(self, x, t, y=None, context=None, context_key_padding_mask=None):
         """x (B, C, H, W); t (B,) integer timesteps; y (B,) labels (None: the null class);
-        context (B, L, context_dim) and its mask (B, L), for cross-attention."""
-        self._check_inputs(x, t, y, context)
+        context (B, L, context_dim), for cross-attention, e.g. per-token text states;
+        context_key_padding_mask (B, L) boolean, True at padding tokens (ignored), as
+        nn.MultiheadAttention's key_padding_mask (e.g. ids == pad id)."""
+        self._check_inputs(x, t, y, context, context_key_padding_mask)
+        mask = context_key_padding_mask
         temb = self.time_mlp(timestep_embedding(t, self.base_channels).astype(x.dtype))
         if self.num_classes is not None:
             if y is None:
-                y = Tensor._make(backend.array_module(t.data).full(x.shape[0], self.null_class))
+                y = as_tensor(backend.array_module(t.data).full(x.shape[0], self.null_class))
             temb = temb + self.class_emb(y)
         temb_act = F.silu(temb)  # every ResBlock reads SiLU(temb)
 
@@ -237,7 +242,7 @@ class UNet(nn.Module):
                 h = layer(h, temb_act)
                 skips.append(h)
             elif isinstance(layer, AttnBlock):
-                h = layer(h, context, context_mask)
+                h = layer(h, context, mask)
                 skips[-1] = h  # the skip is the attention's output
             else:
                 h = layer(h)
@@ -246,17 +251,17 @@ class UNet(nn.Module):
             if isinstance(layer, ResBlock):
                 h = layer(h, temb_act)
             else:
-                h = layer(h, context, context_mask)
+                h = layer(h, context, mask)
         for layer in self.up:
             if isinstance(layer, ResBlock):
                 h = layer(cat([h, skips.pop()], axis=1), temb_act)
             elif isinstance(layer, AttnBlock):
-                h = layer(h, context, context_mask)
+                h = layer(h, context, mask)
             else:
                 h = layer(h)
-        return self.conv_out(_norm_silu(self.norm_out, h))
+        return self.conv_out(self.norm_out(h))  # SiLU(GN(h)), then the output conv
 
-    def _check_inputs(self, x, t, y, context):
+    def _check_inputs(self, x, t, y, context, mask):
         want = (self.in_channels, self.resolution, self.resolution)
         if x.ndim != 4 or x.shape[1:] != want:
             raise ValueError(f"UNet: x must have shape (B, {want[0]}, {want[1]}, {want[2]}), "
@@ -277,6 +282,12 @@ class UNet(nn.Module):
                                     or context.shape[2] != self.context_dim):
             raise ValueError(f"UNet: context must have shape "
                              f"({x.shape[0]}, L, {self.context_dim}), got {context.shape}")
+        if mask is not None and context is None:
+            raise ValueError("UNet: context_key_padding_mask was given without a context")
+        if mask is not None and tuple(mask.shape) != context.shape[:2]:
+            raise ValueError(f"UNet: context_key_padding_mask must have shape "
+                             f"{context.shape[:2]} (B, L), True at padding tokens, "
+                             f"got {tuple(mask.shape)}")
 
     def extra_repr(self):
         return (f"in_channels={self.in_channels}, resolution={self.resolution}, "

@@ -20,8 +20,9 @@ zero, out_proj.weight Linear's default.
 Masks follow nn.MultiheadAttention (the opposite of F.scaled_dot_product_attention's
 boolean convention): a boolean True means "may NOT attend"; a float mask is added to the
 scores. attn_mask is (L, S) or (B * h, L, S); key_padding_mask is (B, S) (True marks
-padding keys); is_causal=True hides key j from query i when j > i. Unlike PyTorch the
-layer returns only the output (no attention weights): the fused op keeps them to itself.
+padding keys); is_causal=True hides key j from query i when j > i. A query whose keys are
+all hidden gets a zero attention output (PyTorch's gives NaN). Unlike PyTorch the layer
+returns only the output (no attention weights): the fused op keeps them to itself.
 """
 import math
 

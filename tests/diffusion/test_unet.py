@@ -124,6 +124,34 @@ def test_attnblock_matches_numpy(device):
                                rtol=1e-10, atol=1e-10)
 
 
+def test_cross_attention_is_multihead_attention_of_the_image_to_the_context(device):
+    """AttnBlock with a context: its self-attention half (checked above), then
+    x1 + W^O softmax(q k^T / sqrt(C) - inf * padding) v with q from GN(x1), k, v from it."""
+    block = _randomize(AttnBlock(4, groups=2, context_dim=3)).to(device).double()
+    self_half = AttnBlock(4, groups=2).to(device).double()
+    self_half.load_state_dict({k: v for k, v in block.state_dict().items()
+                               if not k.startswith('cross.')})
+    rng = np.random.default_rng(2)
+    x, ctx = rng.standard_normal((2, 4, 3, 3)), rng.standard_normal((2, 5, 3))
+    padding = np.array([[0, 0, 0, 1, 1], [0, 0, 0, 0, 0]], dtype=bool)  # True: padding
+    p = _np(block)
+    x1 = self_half(autograd.tensor(x, device=device)).numpy()
+    tokens = _gn(x1, 2, p['cross.norm.weight'], p['cross.norm.bias']).reshape(2, 4, 9)
+    tokens = tokens.transpose(0, 2, 1)  # (B, HW, C)
+    bq, bk, bv = np.split(p['cross.attn.in_proj_bias'], 3)
+    q = tokens @ p['cross.attn.q_proj_weight'].T + bq
+    k = ctx @ p['cross.attn.k_proj_weight'].T + bk
+    v = ctx @ p['cross.attn.v_proj_weight'].T + bv
+    s = np.einsum('bic,bjc->bij', q, k) / 2.0 + np.where(padding[:, None, :], -np.inf, 0)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    o = w @ v @ p['cross.attn.out_proj.weight'].T + p['cross.attn.out_proj.bias']
+    expected = x1 + o.transpose(0, 2, 1).reshape(x1.shape)
+    got = block(autograd.tensor(x, device=device), autograd.tensor(ctx, device=device),
+                autograd.tensor(padding, device=device))
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-10, atol=1e-10)
+
+
 # --- the gradient ----------------------------------------------------------------------
 def _call_with(model, params, values, *args, **kwargs):
     """model(*args) with each parameter replaced by the Tensor in `values`, so that
@@ -162,8 +190,10 @@ def test_cross_attention_gradient_passes_gradcheck_direction(device):
     x = autograd.tensor(rng.standard_normal((2, 1, 8, 8)), device=device)
     context = autograd.tensor(rng.standard_normal((2, 4, 3)), device=device)
     t = autograd.tensor([3, 500], device=device)
-    assert autograd.gradcheck(lambda x_, c_: model(x_, t, context=c_), [x, context],
-                              mode='direction')
+    padding = np.array([[0, 0, 0, 1], [0, 0, 0, 0]], dtype=bool)
+    assert autograd.gradcheck(lambda x_, c_: model(x_, t, context=c_,
+                                                   context_key_padding_mask=padding),
+                              [x, context], mode='direction')
 
 
 # --- conditioning ----------------------------------------------------------------------
@@ -175,15 +205,16 @@ def test_no_label_means_the_null_class(device):
     assert not np.allclose(model(x, t, y=autograd.tensor([0, 1], device=device)).numpy(), null)
 
 
-def test_masked_context_tokens_do_not_change_the_output(device):
+def test_padding_context_tokens_do_not_change_the_output(device):
     model = _tiny(device, context_dim=3)
     x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 6], device=device)
     context = np.random.default_rng(0).standard_normal((2, 4, 3)).astype(np.float32)
-    mask = autograd.tensor(np.array([[1, 1, 0, 0], [1, 1, 1, 0]], dtype=bool), device=device)
+    # nn.MultiheadAttention's convention: True marks a padding token, which is ignored
+    padding = autograd.tensor(np.array([[0, 0, 1, 1], [0, 0, 0, 1]], dtype=bool), device=device)
 
     def run():
         return model(x, t, context=autograd.tensor(context, device=device),
-                     context_mask=mask).numpy()
+                     context_key_padding_mask=padding).numpy()
 
     out = run()
     context[0, 2:], context[1, 3] = 9.0, -9.0  # only masked tokens change
@@ -206,6 +237,12 @@ def test_bad_inputs_are_clear_errors(device):
         _tiny(device, num_classes=3)(x, t, y=autograd.tensor([0, 4], device=device))
     with pytest.raises(ValueError, match='context_dim=None'):
         model(x, t, context=autograd.randn(2, 3, 5, device=device))
+    with_context = _tiny(device, context_dim=5)
+    context = autograd.randn(2, 3, 5, device=device)
+    with pytest.raises(ValueError, match=r'context_key_padding_mask must have shape \(2, 3\)'):
+        with_context(x, t, context=context, context_key_padding_mask=np.zeros((2, 4), bool))
+    with pytest.raises(ValueError, match='context_key_padding_mask was given without a context'):
+        model(x, t, context_key_padding_mask=np.zeros((2, 3), bool))
     with pytest.raises(ValueError, match='resolution 10 must be divisible by 2\\^2'):
         UNet(resolution=10, channel_mults=(1, 2, 2))
 
