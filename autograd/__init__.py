@@ -45,9 +45,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
          allow_unused=False):
     """Gradients of `outputs` with respect to `inputs`, returned rather than stored.
 
-    Like torch.autograd.grad: no `.grad` is touched; with `create_graph=True` the
-    returned gradients carry a graph, so they can be differentiated again
-    (gradient penalties need this).
+    Like torch.autograd.grad: no `.grad` is touched, only the ops on a path to `inputs`
+    run (pruning.py); with `create_graph=True` the returned gradients carry a graph, so
+    they can be differentiated again (gradient penalties need this).
     """
     single = isinstance(outputs, Tensor)
     outputs = [outputs] if single else list(outputs)

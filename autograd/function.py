@@ -57,7 +57,7 @@ class Function:
                                    f"({device} and {t.device}); move them with .to(device)")
         try:
             out = Tensor._make(fn.forward(*[t.data for t in inputs]))
-        except Exception as e:  # an error from NumPy deep inside: say which op, on what shapes
+        except Exception as e:  # say which op failed, and on what shapes (shown below the error)
             e.add_note(f"in {cls.__name__}.forward, with input shapes "
                        f"{', '.join(str(t.shape) for t in inputs)}")
             raise
@@ -171,7 +171,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
     `.grad` is touched, and only the ops on a path to `inputs` run (see pruning.py).
     """
     order = _topological_order([o.creator for o in outputs if o.creator is not None])
-    pruning = None if inputs is None else Pruning(order, inputs)
+    pruning = None if inputs is None else Pruning(order, inputs)  # autograd.grad's narrowing
     receive = _into_dot_grad if pruning is None else pruning.receive
     pending = {}  # id(fn) -> the gradient of fn's output, summed over its consumers
     # Hold every output until its own backward has run: a consumer frees its

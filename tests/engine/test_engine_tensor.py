@@ -192,6 +192,12 @@ def test_a_mixed_device_op_names_the_op_and_both_devices(monkeypatch):
         x * y
 
 
+def test_an_error_inside_a_forward_keeps_its_message_and_notes_the_op_and_shapes(device):
+    with pytest.raises(ValueError, match="(?i)broadcast") as err:  # NumPy's (or CuPy's) message
+        ag.ones(2, 3, device=device) + ag.ones(4, device=device)
+    assert err.value.__notes__ == ["in Add.forward, with input shapes (2, 3), (4,)"]
+
+
 @pytest.mark.skipif(not ag.gpu_available(), reason='needs CuPy and a GPU')
 def test_a_mixed_device_op_on_a_real_gpu_names_both_devices():
     with pytest.raises(RuntimeError, match=r"Add: inputs are on different devices \(cuda and cpu"):
