@@ -105,8 +105,12 @@ def diffusion_loss(model, schedule, x0, t=None, eps=None, objective='eps', min_s
     """Algorithm 1: the mean squared error between the network output and its target.
 
     model(x_t, t, **cond) -> prediction of x0's shape. t (B,) and eps default to fresh
-    draws. reduction 'mean' gives a scalar; 'none' gives one (weighted) loss per example
-    (B,), for `TimestepLoss`.
+    draws. objective: 'eps' (default), 'x0' or 'v', the target the model predicts.
+    min_snr_gamma: None (default) for the unweighted simple loss, or a gamma > 0 (5 in
+    Hang et al. 2023) to weight example i by w_t = min(SNR(t), gamma) / SNR(t) for eps,
+    min(SNR(t), gamma) for x0, min(SNR(t), gamma) / (SNR(t) + 1) for v (Min-SNR-gamma).
+    reduction 'mean' gives a scalar; 'none' gives one (weighted) loss per example (B,),
+    for `TimestepLoss`.
     """
     _check_objective(objective, 'diffusion_loss')
     if reduction not in ('mean', 'none'):
