@@ -4,11 +4,12 @@ Read it in this order:
     backend.py     which array library (NumPy or CuPy), devices, the default dtype
     random.py      one seeded generator per device; its state for checkpoints
     function.py    Function (one op: forward + backward) and the backward engine
+    pruning.py     how autograd.grad runs only the ops that lead to its inputs
     tensor.py      Tensor: its operators route to the ops; version counters
     creation.py    the constructors: tensor, as_tensor, zeros, randn, ...
+    axes.py        axis and shape arguments, read as PyTorch reads them
     ops/           the ops, one file per family
     grad_mode.py   no_grad / enable_grad / detect_anomaly
-    pruning.py     how autograd.grad runs only the ops that lead to its inputs
     gradcheck.py   finite-difference gradient checking
     testing.py     hypothesis strategies to property-test your own ops
     allocator.py   (an aside) why freed memory is kept for reuse on Linux
