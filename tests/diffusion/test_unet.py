@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 import autograd
 from autograd import no_grad
-from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample
+from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample, ClassifierFreeGuidance
 from minigen.diffusion import UNet
 from minigen.diffusion.unet import AttnBlock, ResBlock, timestep_embedding
 from minigen.optim import Adam
@@ -222,6 +222,25 @@ def test_padding_context_tokens_do_not_change_the_output(device):
     context[0, 0] = 5.0
     changed = run()
     assert not np.allclose(changed, out, atol=1e-4)
+
+
+def test_guidance_takes_the_context_and_its_padding_mask_as_conditions(device):
+    """Classifier-free guidance with a text-like condition: the null prompt is a context
+    whose tokens after the first are padding; both halves run in one batch of 2B."""
+    model = _tiny(device, context_dim=3)
+    x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 6], device=device)
+    context = autograd.randn(2, 4, 3, device=device)
+    padding = autograd.tensor(np.array([[0, 0, 1, 1], [0, 0, 0, 1]], dtype=bool), device=device)
+    null = dict(context=autograd.zeros(1, 4, 3, device=device),
+                context_key_padding_mask=autograd.tensor([[False, True, True, True]],
+                                                         device=device))
+    guided = ClassifierFreeGuidance(model, 3.0, **null)
+    out = guided(x, t, context=context, context_key_padding_mask=padding).numpy()
+    cond = model(x, t, context=context, context_key_padding_mask=padding).numpy()
+    uncond = model(x, t, context=autograd.zeros(2, 4, 3, device=device),
+                   context_key_padding_mask=null['context_key_padding_mask'].broadcast_to((2, 4)))
+    uncond = uncond.numpy()
+    np.testing.assert_allclose(out, uncond + 3.0 * (cond - uncond), rtol=1e-4, atol=1e-5)
 
 
 def test_bad_inputs_are_clear_errors(device):
