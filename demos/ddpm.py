@@ -323,8 +323,8 @@ def compare_samplers(run, args, hp, n=8):
                                       objective=hp['objective'], **cond)
                 timings[f'{name}_{k}'] = round(time.time() - began, 2)
                 panels.append(viz.grid_image(to_unit(out.numpy()), nrow=2))
-    viz.save_panels(panels, [f"{key.replace('_', ' ')}: {s:.1f} s" for key, s in timings.items()],
-                    os.path.join(args.out, 'samplers.png'))
+    titles = [f"{key.replace('_', ' ')}: {s:.1f} s" for key, s in timings.items()]
+    viz.save_panels(panels, titles, os.path.join(args.out, 'samplers.png'))
     return timings
 
 

@@ -1,0 +1,88 @@
+"""The demo conventions (demos/README.md, demos/conventions.py), checked for every demo:
+
+- every demo's --help lists the common flags: --dataset with its choices (even when there
+  is one), --device, --seed and --out, and, for the demos that train, --preset and --resume;
+- a bad flag value is refused by argparse (exit status 2) before any work starts;
+- a tiny run of each image-generative demo writes samples.npy (float32 (N, C, H, W) in
+  [0, 1], what `python -m demos.evaluate --samples` reads), a PNG, metrics.json and a
+  checkpoint.npz written by conventions.save_checkpoint.
+"""
+import importlib
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+import minigen
+from demos.conventions import MNIST_ROOT
+
+# The tiny arguments of each image-generative demo: a few steps of a narrow net and a
+# handful of samples, seconds each (each demo's owner keeps its entry in step with its flags).
+TINY = {
+    'ddpm': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--base-channels', '8',
+             '--n-train', '64', '--timesteps', '30', '--batch-size', '4', '--sample-steps', '3'],
+    'dcgan': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--batch-size', '8',
+              '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
+    'cgan': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--batch-size', '8',
+             '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
+    'vae': ['--dataset', 'mnist', '--steps', '2', '--steps-2d', '2', '--samples', '8',
+            '--batch-size', '8', '--iw-samples', '2', '--train-images', '64',
+            '--eval-images', '32'],
+    'vqvae': ['--dataset', 'mnist', '--steps', '2', '--samples', '8', '--batch-size', '8',
+              '--train-images', '64', '--eval-images', '32'],
+}
+TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'fit_mlp', 'gan_2d',
+            'simclr', 'vae', 'vqvae')
+DEMOS = TRAINING + ('evaluate',)
+HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
+                for gz in ('', '.gz'))
+
+
+def test_every_demo_with_a_main_is_listed():
+    folder = os.path.join(os.path.dirname(__file__), '..', '..', 'demos')
+    with_main = {name[:-3] for name in os.listdir(folder) if name.endswith('.py')
+                 and re.search(r'^def main\(', open(os.path.join(folder, name)).read(), re.M)}
+    assert with_main == set(DEMOS)
+
+
+@pytest.mark.parametrize('name', DEMOS)
+def test_help_lists_the_common_flags(name, capsys):
+    main = importlib.import_module(f'demos.{name}').main
+    with pytest.raises(SystemExit) as done:
+        main(['--help'])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert re.search(r'--dataset \{[^}]+\}', text), f'{name}: --dataset without its choices'
+    for flag in ('--device', '--seed', '--out') + (('--preset', '--resume') if name in TRAINING
+                                                     else ()):
+        assert re.search(rf'(^|\s){flag}\b', text), f'{name}: no {flag} in --help'
+    if name in TRAINING:
+        assert re.search(r'--preset \{[^}]*quick[^}]*\}', text)
+
+
+@pytest.mark.parametrize('name', DEMOS)
+def test_a_bad_flag_value_is_refused_before_any_work(name, tmp_path, capsys):
+    main = importlib.import_module(f'demos.{name}').main
+    with pytest.raises(SystemExit) as done:
+        main(['--dataset', 'nope', '--out', str(tmp_path / 'out')])
+    assert done.value.code == 2
+    assert 'invalid choice' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+@pytest.mark.parametrize('name', sorted(TINY))
+def test_tiny_run_writes_samples_png_metrics_and_checkpoint(name, tmp_path):
+    args = TINY[name]
+    if 'mnist' in args and not HAS_MNIST:
+        pytest.skip(f'MNIST test set not found in {MNIST_ROOT}')
+    importlib.import_module(f'demos.{name}').main(args + ['--out', str(tmp_path)])
+    samples = np.load(tmp_path / 'samples.npy')
+    assert samples.dtype == np.float32 and samples.ndim == 4 and samples.shape[1] in (1, 3)
+    assert len(samples) >= 1 and samples.shape[2] >= 8 and samples.shape[3] >= 8
+    assert np.isfinite(samples).all() and samples.min() >= 0 and samples.max() <= 1
+    assert any(f.endswith('.png') for f in os.listdir(tmp_path))
+    assert isinstance(json.loads((tmp_path / 'metrics.json').read_text()), dict)
+    ckpt = minigen.load(tmp_path / 'checkpoint.npz')
+    assert {'step', 'config', 'state', 'rng'} <= set(ckpt)  # conventions.save_checkpoint
