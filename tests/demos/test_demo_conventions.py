@@ -23,9 +23,9 @@ from demos.conventions import MNIST_ROOT
 TINY = {
     'ddpm': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--base-channels', '8',
              '--n-train', '64', '--timesteps', '30', '--batch-size', '4', '--sample-steps', '3'],
-    'dcgan': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--batch-size', '8',
+    'dcgan': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '8',
               '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
-    'cgan': ['--dataset', 'shapes', '--steps', '2', '--samples', '8', '--batch-size', '8',
+    'cgan': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '8',
              '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
     'vae': ['--dataset', 'mnist', '--steps', '2', '--steps-2d', '2', '--samples', '8',
             '--batch-size', '8', '--iw-samples', '2', '--train-images', '64',
