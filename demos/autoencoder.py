@@ -32,11 +32,11 @@ import numpy as np
 import autograd
 from minigen import viz
 from minigen.autoencoders.autoencoder import Autoencoder, corrupt
-from minigen.autoencoders.evaluation import in_batches, reconstruction_quality
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
-                               save_checkpoint, write_metrics)
+from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
+                               reconstruction_quality, resolve_preset, resume, save_checkpoint,
+                               write_metrics)
 
 PRESETS = {'quick': dict(steps=600, batch_size=64, hidden=(32, 64), lr=1e-3, latent_dim=32,
                          noise='gaussian', noise_level=0.4, train_images=8000, eval_images=2000),

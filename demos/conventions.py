@@ -218,3 +218,42 @@ def fit_to_feature_net(images, dataset):
         done['channels_from'] = int(x.shape[1])
         x = x.mean(axis=1, keepdims=True) if c == 1 else x.repeat(c, axis=1)
     return x, done
+
+
+def sample_quality(samples, real, dataset):
+    """FID/KID/IS/precision/recall (minigen.metrics) of `samples` against `real`, both
+    brought to the feature net's input by fit_to_feature_net (what was done is recorded),
+    and the confident fraction: the share of samples whose top class probability exceeds
+    0.9. {'unavailable': reason} when `dataset` has no feature net or it cannot be loaded."""
+    if dataset not in FEATURE_NET_INPUT:
+        return {'unavailable': f'no feature net for dataset {dataset!r}'}
+    from minigen import metrics
+    try:
+        net = metrics.load_feature_net(dataset)
+    except (ImportError, OSError, ValueError) as err:
+        return {'unavailable': f'{type(err).__name__}: {err}'}
+    samples, done = fit_to_feature_net(samples, dataset)
+    real, _ = fit_to_feature_net(real, dataset)
+    probs = np.asarray(net.probs(samples))
+    q = metrics.evaluate_features(net.features(samples), probs, net.features(real))
+    q['confident_fraction'] = float((probs.max(1) > 0.9).mean())
+    return {k: float(v) for k, v in q.items()} | done
+
+
+# ----------------------------------------------------------------------------- held-out passes
+
+def in_batches(fn, x, device='cpu', batch=500):
+    """fn applied to x (a NumPy array) in chunks of `batch` without gradient, concatenated
+    as NumPy: a model over a whole held-out set."""
+    with autograd.no_grad():
+        return np.concatenate([fn(autograd.tensor(x[i:i + batch], device=device)).numpy()
+                               for i in range(0, len(x), batch)])
+
+
+def reconstruction_quality(target, output):
+    """Reconstruction MSE, PSNR = 10 log10(1 / MSE) (dB) and SSIM (Wang, Bovik, Sheikh &
+    Simoncelli 2004, "Image Quality Assessment: From Error Visibility to Structural
+    Similarity") of images in [0, 1]."""
+    from minigen import metrics
+    return {'mse': float(np.mean((target - output) ** 2)),
+            'psnr': metrics.psnr(target, output), 'ssim': metrics.ssim(target, output)}

@@ -37,11 +37,11 @@ import numpy as np
 
 import autograd
 from minigen import viz
-from minigen.autoencoders.evaluation import in_batches, reconstruction_quality, sample_quality
 from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
+                               reconstruction_quality, resolve_preset, resume, sample_quality,
                                save_checkpoint, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200, beta=1.0,

@@ -44,12 +44,12 @@ import numpy as np
 
 import autograd
 from minigen import viz
-from minigen.autoencoders.evaluation import in_batches, reconstruction_quality, sample_quality
 from minigen.autoencoders.vqvae import VQVAE
 from minigen.optim import Adam
 from minigen.viz.tokens import save_token_grid
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
+                               reconstruction_quality, resolve_preset, resume, sample_quality,
                                save_checkpoint, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, hidden=(32, 64), lr=1e-3, codes=64,
