@@ -12,10 +12,11 @@ X needs no loop: it is one strided view of x_pad (`as_strided`, each index of (2
 stride), copied once by the reshape into a matrix.
 
 Gradients, with dY = dL/dY as a (C_out, N H_out W_out) matrix:
-    dL/dW = dY X^T                                                                 (3)
+    dL/dW = dY X^T          (Y_om = sum_k W_ok X_km, so dL/dW_ok = sum_m dY_om X_km)  (3)
     dL/dX = W^T dY, then col2im: each column entry is added back to the pixel (2)
-            it was copied from.  This is the adjoint of conv2d, the transposed
-            convolution (Dumoulin & Visin 2016, arXiv:1603.07285, section 4):       (4)
+            it was copied from (im2col copies, so its adjoint sums the copies).
+            This is the adjoint of conv2d, the transposed convolution
+            (Dumoulin & Visin 2016, arXiv:1603.07285, section 4):                   (4)
     conv_transpose2d(x; W) = col2im(W^T x),  H_out = (H - 1) s - 2p + d (k - 1) + output_padding + 1
 With stride 1 the transposed convolution is also a plain convolution (ibid., 4.1-4.4):
     conv_transpose2d(x; W) = conv2d(x; W') padded by p' = d (k - 1) - p,
@@ -110,6 +111,7 @@ from . import conv_fast  # noqa: E402  (after col2im, which conv_fast reuses)
 class Conv2d(Function):
     """y = W X + b (1, 2). Params: size (H_out, W_out), stride, padding, dilation, groups,
     fast (run conv_fast.conv2d rather than plain_conv2d)."""
+    fast = True
 
     def forward(self, x, w, b=None):
         conv = conv_fast.conv2d if self.fast else plain_conv2d
@@ -126,6 +128,7 @@ class Conv2d(Function):
 
 class ConvTranspose2d(Function):
     """y = col2im(W^T x) + b (4), weight W (C_in, C_out/G, kh, kw); `size` = (H_out, W_out)."""
+    fast = True
 
     def forward(self, x, w, b=None):
         conv_t = conv_fast.conv_transpose2d if self.fast else plain_conv_transpose2d
@@ -143,6 +146,7 @@ class ConvTranspose2d(Function):
 class ConvWeightGrad(Function):
     """dL/dW = dY X^T (3) of y = conv(x; W) with upstream g = dL/dy; W's shape is
     (C_out, C/G, kernel), with C_out = g's channels and C = x's channels."""
+    fast = True
 
     def forward(self, x, g):
         weight_grad = conv_fast.weight_grad if self.fast else plain_weight_grad
