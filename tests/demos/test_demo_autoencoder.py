@@ -11,7 +11,7 @@ import minigen
 import demos.conventions
 import demos.autoencoder as demo
 
-TINY = ['--train-images', '200', '--eval-images', '40', '--batch-size', '16']
+TINY = ['--train-images', '200', '--eval-images', '40', '--batch-size', '8']
 
 
 def test_tiny_run_writes_valid_outputs(tmp_path):

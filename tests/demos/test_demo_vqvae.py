@@ -16,7 +16,7 @@ from demos.vqvae import main, sample_without_prior
 HAVE_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, 't10k-images-idx3-ubyte' + ext))
                  for ext in ('', '.gz'))
 
-TINY = ['--train-images', '200', '--eval-images', '40', '--batch-size', '16', '--codes', '16',
+TINY = ['--train-images', '200', '--eval-images', '40', '--batch-size', '8', '--codes', '16',
         '--restart-after', '3', '--samples', '40']
 
 
@@ -43,9 +43,9 @@ def test_tiny_run_writes_valid_outputs(tmp_path):
 
 
 def test_resume_continues_the_saved_run_exactly(tmp_path):
-    main(TINY + ['--steps', '4', '--out', str(tmp_path / 'split')])
-    main(TINY + ['--steps', '4', '--out', str(tmp_path / 'split'), '--resume'])
-    main(TINY + ['--steps', '8', '--out', str(tmp_path / 'straight')])
+    main(TINY + ['--steps', '2', '--out', str(tmp_path / 'split')])
+    main(TINY + ['--steps', '2', '--out', str(tmp_path / 'split'), '--resume'])
+    main(TINY + ['--steps', '4', '--out', str(tmp_path / 'straight')])
     a = minigen.load(tmp_path / 'split' / 'checkpoint.npz')
     b = minigen.load(tmp_path / 'straight' / 'checkpoint.npz')
     np.testing.assert_allclose(a['extra']['history']['recon'], b['extra']['history']['recon'],
