@@ -51,3 +51,13 @@ def test_resume_continues_both_runs_exactly(tmp_path):
 def test_normal_quantiles_invert_the_gaussian_cdf():
     np.testing.assert_allclose(normal_quantiles(np.array([0.5, 0.975, 0.025, 0.8413447460685429])),
                                [0.0, 1.959963984540054, -1.959963984540054, 1.0], atol=1e-9)
+
+
+def test_sample_quality_scores_any_resolution_and_says_so():
+    from demos.conventions import sample_quality
+    from minigen.data.shapes import make_shapes
+    x = make_shapes(40, size=16, seed=0).images
+    q = sample_quality(x[:20], x[20:], 'shapes')
+    assert q['resized_from'] == [16, 16] and q['n_samples'] == 20
+    assert 0 <= q['confident_fraction'] <= 1 and np.isfinite(q['fid'])
+    assert set(sample_quality(x, x, 'folder')) == {'unavailable'}
