@@ -185,16 +185,16 @@ def main(argv=None):
     train_seconds = time.time() - start
     save_checkpoint(args.out, step, config, state, history=history, streams=streams)
 
-    figures = {k: held_out_figures(m, data.held, args.device, args.seed + 1, hp['iw_samples'])
-               for k, m in models.items()}
-    rec, figures = figures['vae'][1], {k: f for k, (f, _) in figures.items()}
+    held_out = {k: held_out_figures(m, data.held, args.device, args.seed + 1, hp['iw_samples'])
+                for k, m in models.items()}
+    figures, rec = {k: f for k, (f, _) in held_out.items()}, held_out['vae'][1]
     z = np.random.default_rng(args.seed).standard_normal((hp['samples'], hp['latent_dim']))
     samples = write_samples(args.out, in_batches(models['vae'].decode, z.astype(np.float32),
                                                  args.device), 'vae')
     draw_2d(models['vae2d'], data, args.out, args.device)
     draw(models['vae'], samples, data.held, rec, history, args.out, args.device)
-    figures['vae_samples'] = sample_quality(samples, data.held[:hp['samples']], data.name)
-    figures['vae_samples']['n'] = len(samples)
+    figures['vae_samples'] = sample_quality(samples, data.held[:hp['samples']],
+                                            data.name) | {'n': len(samples)}
     result = {'settings': vars(args) | hp, 'dataset': data.name, 'step': step,
               'train_seconds': round(train_seconds, 2),
               'final_loss': {k: float(np.mean(v[-50:])) for k, v in history.items()},
