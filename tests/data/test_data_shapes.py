@@ -95,10 +95,12 @@ def test_plain_background_is_one_colour_and_textured_one_varies():
     assert (corner_std > 1e-3).mean() > 0.5
 
 
-def test_ten_thousand_images_take_a_few_seconds():
+def test_ten_thousand_images_are_drawn_without_a_loop_over_pixels():
+    """A few seconds when vectorised; a Python loop over the 30 million pixels would take
+    minutes. The bound is loose on purpose: a loaded CI machine must not fail on timing."""
     start = time.perf_counter()
     make_shapes(10_000, seed=0)
-    assert time.perf_counter() - start < 5.0
+    assert time.perf_counter() - start < 60.0
 
 
 @pytest.mark.parametrize('kwargs', [dict(n=-1), dict(n=2.5), dict(n=4, size=4),
