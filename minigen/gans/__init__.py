@@ -7,9 +7,11 @@ Read in this order:
     mlp.py     the MLP pair for 2-D toy data, where mode collapse can be seen
     dcgan.py   DCGAN's generator and discriminator, and class conditioning
                (Radford et al. 2015; Mirza & Osindero 2014; Miyato & Koyama 2018)
+    sampling.py drawing from G: batched samples in [0, 1], latent interpolations, class grids
 """
 from . import losses  # noqa: F401
 from .losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty  # noqa: F401
 from .mlp import MLPGenerator, MLPDiscriminator  # noqa: F401
 from .dcgan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d,  # noqa: F401
                     dcgan_init_)
+from .sampling import sample, interpolate, class_grid  # noqa: F401
