@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 import autograd as ag
 import minigen.nn.functional as F
-from autograd.testing import DEVICES, tensors, assert_forward_close, assert_gradients_close
+from autograd.testing import tensors, assert_forward_close, assert_gradients_close
 
 sdpa = F.scaled_dot_product_attention
 
@@ -41,7 +41,6 @@ def qkv(draw, device, max_side=3):
     return [draw(tensors(s, noncontiguous=True, device=device)) for s in shapes]
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_forward_matches_numpy_and_gradient_matches_central_differences(device, data):
     q, k, v = data.draw(qkv(device))
@@ -49,7 +48,6 @@ def test_forward_matches_numpy_and_gradient_matches_central_differences(device, 
     assert_gradients_close(sdpa, q, k, v)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_fused_gradient_equals_composed_gradient_with_every_mask_kind(device, data):
     q, k, v = (t.requires_grad_() for t in data.draw(qkv(device, max_side=5)))
@@ -78,7 +76,6 @@ def test_fused_gradient_equals_composed_gradient_with_every_mask_kind(device, da
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-8, atol=1e-11)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=5)
 @given(data=st.data())
 def test_masked_gradients_match_central_differences(device, data):
@@ -90,7 +87,6 @@ def test_masked_gradients_match_central_differences(device, data):
     assert_gradients_close(lambda q, k, v: sdpa(q, k, v, is_causal=True), q, k, v)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=4)
 @given(data=st.data())
 def test_second_derivatives_match_central_differences(device, data):

@@ -4,8 +4,7 @@ NumPy, a gradient test against central differences and, for the smooth ops, a
 second-derivative test. Inputs are float64, of drawn broadcast-compatible shapes
 (size-1 axes and 0-d included), sometimes non-contiguous.
 
-Hypothesis tests take `device` from autograd.testing.DEVICES (a parametrization, not
-the conftest fixture: hypothesis refuses function-scoped fixtures)."""
+Every test that takes `device` gets the conftest fixture (cpu, and cuda where present)."""
 from collections import namedtuple
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import autograd as ag
-from autograd.testing import DEVICES, operands, assert_forward_close, assert_gradients_close
+from autograd.testing import operands, assert_forward_close, assert_gradients_close
 
 Op = namedtuple('Op', 'name fn ref arity domain gradgrad')
 
@@ -80,7 +79,6 @@ ids = [o.name for o in OPS]
 SMOOTH = [o for o in OPS if o.gradgrad]
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('op', OPS, ids=ids)
 @given(data=st.data())
 def test_forward_matches_numpy(op, device, data):
@@ -88,7 +86,6 @@ def test_forward_matches_numpy(op, device, data):
     assert_forward_close(op.fn, op.ref, *xs)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('op', OPS, ids=ids)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(op, device, data):
@@ -96,7 +93,6 @@ def test_gradient_matches_finite_differences(op, device, data):
     assert_gradients_close(op.fn, *xs)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('op', SMOOTH, ids=[o.name for o in SMOOTH])
 @settings(max_examples=6)
 @given(data=st.data())

@@ -6,14 +6,13 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd as ag
-from autograd.testing import DEVICES, operands, assert_forward_close, assert_gradients_close
+from autograd.testing import operands, assert_forward_close, assert_gradients_close
 
 # shapes (..., n, k) and (..., k, m) with broadcasting batches, n and m optional (1-D)
 MATMUL_SHAPES = hnp.mutually_broadcastable_shapes(
     signature=np.matmul.signature, max_dims=3, max_side=3).map(lambda r: r.input_shapes)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_matmul_matches_numpy_and_finite_differences(device, data):
     a, b = data.draw(operands(2, input_shapes=MATMUL_SHAPES, device=device))
@@ -22,7 +21,6 @@ def test_matmul_matches_numpy_and_finite_differences(device, data):
     assert_gradients_close(ag.matmul, a, b)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=6)
 @given(data=st.data())
 def test_matmul_second_derivative_matches_finite_differences(device, data):

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd as ag
-from autograd.testing import (DEVICES, shapes, tensors, assert_forward_close,
+from autograd.testing import (shapes, tensors, assert_forward_close,
                               assert_gradients_close)
 
 Reduction = namedtuple('Reduction', 'name call ref unique gradgrad')
@@ -52,7 +52,6 @@ def draw_case(data, r, device):
     return x, (lambda x: r.call(x, axis, keepdims)), (lambda a: r.ref(a, np_axis, keepdims))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('r', REDUCTIONS, ids=ids)
 @given(data=st.data())
 def test_forward_matches_numpy(r, device, data):
@@ -60,7 +59,6 @@ def test_forward_matches_numpy(r, device, data):
     assert_forward_close(fn, ref, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('r', REDUCTIONS, ids=ids)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(r, device, data):
@@ -68,7 +66,6 @@ def test_gradient_matches_finite_differences(r, device, data):
     assert_gradients_close(fn, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('r', [r for r in REDUCTIONS if r.gradgrad],
                          ids=[r.name for r in REDUCTIONS if r.gradgrad])
 @settings(max_examples=6)
@@ -78,7 +75,6 @@ def test_second_derivative_matches_finite_differences(r, device, data):
     assert_gradients_close(fn, x, gradgrad=True)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_unbiased_var_divides_by_n_minus_one(device, data):
     x = data.draw(tensors(shapes(min_dims=1, min_side=2), device=device))

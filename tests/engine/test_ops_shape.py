@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd as ag
-from autograd.testing import DEVICES, shapes, tensors, assert_gradients_close
+from autograd.testing import shapes, tensors, assert_gradients_close
 
 
 def x_of(data, device, **shape_kw):
@@ -160,7 +160,6 @@ CASES = [reshape, permute, transpose, basic_index, integer_array_index, mixed_in
 ids = [c.__name__ for c in CASES]
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', CASES, ids=ids)
 @given(data=st.data())
 def test_forward_matches_numpy(case, device, data):
@@ -173,7 +172,6 @@ def test_forward_matches_numpy(case, device, data):
         np.testing.assert_array_equal(g.numpy(), w)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', CASES, ids=ids)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(case, device, data):
@@ -181,7 +179,6 @@ def test_gradient_matches_finite_differences(case, device, data):
     assert_gradients_close(fn, *xs)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('case', [integer_array_index, gather, cat, pad],
                          ids=['integer_array_index', 'gather', 'cat', 'pad'])
 @settings(max_examples=6)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import autograd as ag
-from autograd.testing import DEVICES, shapes, tensors, assert_forward_close, assert_gradients_close
+from autograd.testing import shapes, tensors, assert_forward_close, assert_gradients_close
 
 
 def np_log_softmax(a, axis):
@@ -26,7 +26,6 @@ def draw_case(data, name, device):
     return x, (lambda x: fn(x, axis)), (lambda a: ref(a, axis))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('name', CASES)
 @given(data=st.data())
 def test_forward_and_gradient_match_numpy_and_finite_differences(name, device, data):
@@ -35,7 +34,6 @@ def test_forward_and_gradient_match_numpy_and_finite_differences(name, device, d
     assert_gradients_close(fn, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('name', CASES)
 @settings(max_examples=6)
 @given(data=st.data())

@@ -2,8 +2,7 @@
 PyTorch's coordinate formulas for resizing), gradients and the differentiability of the
 backward against central differences, tie handling, and the errors.
 
-Hypothesis tests take `device` from autograd.testing.DEVICES (hypothesis refuses the
-function-scoped conftest fixture); the others use the fixture."""
+Every test that takes `device` gets the conftest fixture (cpu, and cuda where present)."""
 import itertools
 
 import numpy as np
@@ -12,7 +11,6 @@ from hypothesis import given, settings, strategies as st
 
 import autograd as ag
 from autograd.ops.pool import max_pool2d, avg_pool2d, interpolate
-from autograd.testing import DEVICES
 
 
 # --- references -------------------------------------------------------------------------
@@ -94,7 +92,6 @@ def vjp_in(fn):
 
 
 # --- max_pool2d ---------------------------------------------------------------------------
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_max_pool2d_matches_naive_loop(device, data):
     geo = data.draw(pool_geometry(), label='geometry')
@@ -105,7 +102,6 @@ def test_max_pool2d_matches_naive_loop(device, data):
                                                         stride, geo['padding']))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_max_pool2d_gradients_match_central_differences(device, data):
     """Unique values, 0.05 apart: no tie can flip within the finite-difference step."""
@@ -114,7 +110,6 @@ def test_max_pool2d_gradients_match_central_differences(device, data):
     ag.gradcheck(lambda x: max_pool2d(x, *pool_args(geo)), [x])
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=8)
 @given(data=st.data())
 def test_max_pool2d_backward_is_differentiable(device, data):
@@ -136,7 +131,6 @@ def test_max_pool2d_tie_sends_the_gradient_to_the_first_maximum(device):
 
 
 # --- avg_pool2d ---------------------------------------------------------------------------
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_avg_pool2d_matches_naive_loop(device, data):
     geo = data.draw(pool_geometry(), label='geometry')
@@ -147,7 +141,6 @@ def test_avg_pool2d_matches_naive_loop(device, data):
                                                      stride, geo['padding']), rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_avg_pool2d_gradients_match_central_differences(device, data):
     geo = data.draw(pool_geometry(), label='geometry')
@@ -155,7 +148,6 @@ def test_avg_pool2d_gradients_match_central_differences(device, data):
     ag.gradcheck(lambda x: avg_pool2d(x, *pool_args(geo)), [x])
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=8)
 @given(data=st.data())
 def test_avg_pool2d_backward_is_differentiable(device, data):
@@ -192,7 +184,6 @@ def resize(case):
 
 
 @pytest.mark.parametrize('mode, align_corners', MODES)
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_interpolate_matches_pytorch_coordinate_formulas(device, mode, align_corners, data):
     case = data.draw(resize_case(mode, align_corners), label='case')
@@ -203,7 +194,6 @@ def test_interpolate_matches_pytorch_coordinate_formulas(device, mode, align_cor
 
 
 @pytest.mark.parametrize('mode, align_corners', MODES)
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_interpolate_gradients_match_central_differences(device, mode, align_corners, data):
     case = data.draw(resize_case(mode, align_corners), label='case')
@@ -212,7 +202,6 @@ def test_interpolate_gradients_match_central_differences(device, mode, align_cor
 
 
 @pytest.mark.parametrize('mode, align_corners', MODES)
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=8)
 @given(data=st.data())
 def test_interpolate_backward_is_differentiable(device, mode, align_corners, data):
@@ -264,7 +253,6 @@ def test_bad_input_raises_a_clear_error(device, call, match):
         call(device)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @settings(max_examples=8)
 @given(data=st.data(), factors=st.tuples(st.integers(1, 3), st.integers(1, 3)))
 def test_integer_nearest_upsampling_is_the_repeat_matrices_product(device, data, factors):

@@ -4,8 +4,7 @@ initializations, parameter counts and reprs.
 
 Gradients: `gradcheck_module` hands the module's parameters to autograd.gradcheck as
 inputs (swapping the shifted copies in while the module runs), in mode 'direction'.
-Hypothesis tests take `device` from autograd.testing.DEVICES (hypothesis refuses the
-function-scoped conftest fixture); the others use the fixture."""
+Every test that takes `device` gets the conftest fixture (cpu, and cuda where present)."""
 import math
 
 import numpy as np
@@ -14,7 +13,6 @@ from hypothesis import given, strategies as st
 
 import autograd as ag
 import minigen.nn as nn
-from autograd.testing import DEVICES
 
 
 def gradcheck_module(module, *inputs, atol=1e-7, rtol=1e-5):
@@ -44,7 +42,6 @@ def array(t):
 
 
 # --- Linear, Embedding ------------------------------------------------------------------
-@pytest.mark.parametrize('device', DEVICES)
 @given(lead=st.lists(st.integers(1, 3), max_size=2), n_in=st.integers(1, 5),
        n_out=st.integers(1, 5), bias=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_linear_is_x_times_weight_transposed_plus_bias(device, lead, n_in, n_out, bias, seed):
@@ -104,7 +101,6 @@ def conv_transpose2d_reference(x, w, b, stride, padding, output_padding, groups)
     return y if b is None else y + b[:, None, None]
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(groups=st.integers(1, 2), cg=st.integers(1, 2), og=st.integers(1, 2), k=st.integers(1, 3),
        stride=st.integers(1, 2), padding=st.integers(0, 1), dilation=st.integers(1, 2),
        bias=st.booleans(), seed=st.integers(0, 2 ** 16))
@@ -119,7 +115,6 @@ def test_conv2d_matches_the_sliding_window_sum(device, groups, cg, og, k, stride
     gradcheck_module(conv, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(groups=st.integers(1, 2), cg=st.integers(1, 2), og=st.integers(1, 2), k=st.integers(1, 3),
        stride=st.integers(1, 2), padding=st.integers(0, 1), output_padding=st.integers(0, 1),
        bias=st.booleans(), seed=st.integers(0, 2 ** 16))
@@ -151,7 +146,6 @@ def perturb_affine(layer, rng):
             p.copy_(rng.standard_normal(p.shape))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(G=st.integers(1, 3), per_group=st.integers(1, 3), hw=st.integers(1, 4),
        affine=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_group_norm_standardizes_each_group_of_channels(device, G, per_group, hw, affine, seed):
@@ -168,7 +162,6 @@ def test_group_norm_standardizes_each_group_of_channels(device, G, per_group, hw
     gradcheck_module(gn, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(shape=st.lists(st.integers(2, 4), min_size=1, max_size=3), k=st.integers(1, 2),
        affine=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_layer_norm_standardizes_the_last_axes(device, shape, k, affine, seed):
@@ -188,7 +181,6 @@ def silu(x):
     return x / (1 + np.exp(-x))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(G=st.integers(1, 3), per_group=st.integers(1, 3), hw=st.integers(1, 4),
        affine=st.booleans(), adaptive=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_group_norm_silu_is_silu_of_group_norm_and_its_adaptive_form(device, G, per_group, hw,
@@ -314,7 +306,6 @@ def random_biases(mha, rng):
             b.copy_(rng.standard_normal(b.shape))
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(h=st.integers(1, 3), d=st.integers(1, 3), L=st.integers(1, 4), seed=st.integers(0, 2 ** 16))
 def test_self_attention_matches_the_per_head_formula(device, h, d, L, seed):
     rng = np.random.default_rng(seed)
@@ -326,7 +317,6 @@ def test_self_attention_matches_the_per_head_formula(device, h, d, L, seed):
     gradcheck_module(mha, x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(h=st.integers(1, 2), d=st.integers(1, 3), L=st.integers(1, 3), S=st.integers(1, 4),
        kdim=st.integers(1, 4), same=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_cross_attention_reads_a_context_of_another_length_and_width(device, h, d, L, S, kdim,
@@ -374,7 +364,6 @@ def layer_norm_reference(x, ln):
     return standardize(x, -1, ln.eps) * array(ln.weight) + array(ln.bias)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(h=st.integers(1, 2), d=st.integers(1, 3), L=st.integers(1, 4), causal=st.booleans(),
        n_pad=st.integers(0, 3), quick=st.booleans(), seed=st.integers(0, 2 ** 16))
 def test_transformer_block_is_pre_norm_attention_then_mlp(device, h, d, L, causal, n_pad, quick,

@@ -8,7 +8,7 @@ from hypothesis.extra import numpy as hnp
 
 import autograd as ag
 import minigen.nn.functional as F
-from autograd.testing import DEVICES, shapes, tensors, assert_forward_close, assert_gradients_close
+from autograd.testing import shapes, tensors, assert_forward_close, assert_gradients_close
 
 REDUCE = {'mean': np.mean, 'sum': np.sum, 'none': lambda a: a}
 
@@ -25,7 +25,6 @@ POINTWISE = [('mse_loss', F.mse_loss, lambda x, y: (x - y) ** 2),
               lambda x, y: np.logaddexp(0, x) - x * y)]  # -y log s - (1-y) log(1-s), s = sigmoid(x)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('name,loss,ref', POINTWISE, ids=[p[0] for p in POINTWISE])
 @pytest.mark.parametrize('reduction', REDUCE)
 @given(data=st.data())
@@ -72,7 +71,6 @@ def np_cross_entropy(x, t, eps):
     return -(((1 - eps) * onehot + eps / C) * logp).sum(1)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('reduction', REDUCE)
 @given(data=st.data())
 def test_cross_entropy_matches_numpy_with_label_smoothing(reduction, device, data):
@@ -142,7 +140,6 @@ def np_kl_div(x, t, log_target):
     return np.where(t > 0, t * (np.log(np.where(t > 0, t, 1)) - x), 0.0)
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('reduction', ['mean', 'batchmean', 'sum', 'none'])
 @pytest.mark.parametrize('log_target', [False, True])
 @given(data=st.data())
@@ -174,7 +171,6 @@ def np_gaussian_kl(mu, logvar):
     return -0.5 * (1 + logvar - mu ** 2 - np.exp(logvar)).sum()
 
 
-@pytest.mark.parametrize('device', DEVICES)
 @given(data=st.data())
 def test_gaussian_kl_matches_closed_form_and_central_differences(device, data):
     shape = data.draw(shapes(min_dims=1))
