@@ -4,6 +4,13 @@
     gif.py       an animated GIF of a sampling trajectory (noise to image)
     plots.py     loss curves (log scale, legend) and 2-D scatter plots
     progress.py  the progress bar every long loop shows, with its loss
+and the figures the demos share:
+    loss_curve.py      a loss with its running mean (every demo's loss.png)
+    panels.py          grids side by side, each titled (guidance scales, samplers)
+    points.py          2-D points on fixed axes, frames of an animation
+    scatter_panels.py  scatter plots side by side, coloured by the same labels
+    similarity.py      CLIP's image-text similarity matrix as a heat map
+    tokens.py          a VQ-VAE's token grid beside its image
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif  # noqa: F401
