@@ -22,7 +22,9 @@ embeddings, then `layers` pre-norm blocks
     x <- x + MLP(LN(x)),   MLP(x) = QuickGELU(x W_1) W_2,  QuickGELU(a) = a sigmoid(1.702 a)
 
 a final LN, and the features at the end-of-text token: h = LN(x)[n, eot_n], projected by
-a matrix W_text. Init as CLIP's `clip/model.py`: token embeddings N(0, 0.02^2),
+a matrix W_text. `token_states` returns every token's LN(x) (N, L, width) with the
+padding mask (True = padding): the sequence tau_theta(y) a latent diffusion model
+cross-attends to (Rombach et al. 2022, arXiv:2112.10752, Sec. 3.3). Init as CLIP's `clip/model.py`: token embeddings N(0, 0.02^2),
 positions N(0, 0.01^2), attention in-projection std w^-1/2, out-projection and W_2
 std w^-1/2 (2L)^-1/2, W_1 std (2w)^-1/2, W_text std w^-1/2.
 
@@ -149,13 +151,18 @@ class TextTransformer(nn.Module):
                              f"{self.eot_token}")
         return hit.argmax(-1)
 
-    def forward(self, ids):
+    def _ids(self, ids, op):
+        """ids (Tensor or array) -> NumPy int ids (N, context_length), or a clear error."""
         raw = ids.data if isinstance(ids, autograd.Tensor) else ids
         ids_np = raw.get() if hasattr(raw, 'get') else np.asarray(raw)  # CuPy -> NumPy
         if ids_np.ndim != 2 or ids_np.shape[1] != self.context_length or \
                 ids_np.dtype.kind not in 'iu':
-            raise ValueError(f"encoders.TextTransformer: expected integer ids of shape (N, "
+            raise ValueError(f"encoders.TextTransformer{op}: expected integer ids of shape (N, "
                              f"{self.context_length}), got {ids_np.dtype} {ids_np.shape}")
+        return ids_np
+
+    def _states(self, ids_np):
+        """LN(x) (N, L, width) after the blocks: every token's final features."""
         device = self.positional_embedding.device
         xp = autograd.backend.array_module(self.positional_embedding.data)
         x = self.token_embedding(autograd.tensor(ids_np, device=device)) \
@@ -163,7 +170,25 @@ class TextTransformer(nn.Module):
         pad_mask = None if self.causal else xp.asarray(ids_np == self.pad_token)
         for block in self.blocks:
             x = block(x, causal=self.causal, key_padding_mask=pad_mask)
-        x = self.ln_final(x)
+        return self.ln_final(x)
+
+    def token_states(self, ids):
+        """Token ids (N, L) -> (states, padding_mask): states = LN(x) (N, L, width), the
+        final features of every token (not projected), and padding_mask (N, L), a boolean
+        Tensor, True where ids == pad_token (PyTorch's key_padding_mask convention).
+
+        The per-token sequence a latent diffusion model cross-attends to (Rombach et al.
+        2022, arXiv:2112.10752, Sec. 3.3: tau_theta(y) in R^{M x d_tau}); with causal
+        attention the states of the real tokens never read the pads after them."""
+        ids_np = self._ids(ids, '.token_states')
+        padding_mask = autograd.tensor(ids_np == self.pad_token,
+                                       device=self.positional_embedding.device)
+        return self._states(ids_np), padding_mask
+
+    def forward(self, ids):
+        ids_np = self._ids(ids, '')
+        xp = autograd.backend.array_module(self.positional_embedding.data)
+        x = self._states(ids_np)
         rows, eot = xp.arange(len(ids_np)), xp.asarray(self.eot_positions(ids_np))
         h = x[rows, eot]                                              # (N, width) at <eot>
         return h if self.text_projection is None else h @ self.text_projection
