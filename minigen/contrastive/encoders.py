@@ -24,9 +24,10 @@ embeddings, then `layers` pre-norm blocks
 a final LN, and the features at the end-of-text token: h = LN(x)[n, eot_n], projected by
 a matrix W_text. `token_states` returns every token's LN(x) (N, L, width) with the
 padding mask (True = padding): the sequence tau_theta(y) a latent diffusion model
-cross-attends to (Rombach et al. 2022, arXiv:2112.10752, Sec. 3.3). Init as CLIP's `clip/model.py`: token embeddings N(0, 0.02^2),
-positions N(0, 0.01^2), attention in-projection std w^-1/2, out-projection and W_2
-std w^-1/2 (2L)^-1/2, W_1 std (2w)^-1/2, W_text std w^-1/2.
+cross-attends to (Rombach et al. 2022, arXiv:2112.10752, Sec. 3.3).
+Init as CLIP's `clip/model.py`: token embeddings N(0, 0.02^2), positions N(0, 0.01^2),
+attention in-projection std w^-1/2, out-projection and W_2 std w^-1/2 (2L)^-1/2,
+W_1 std (2w)^-1/2, W_text std w^-1/2.
 
 With causal attention the end token has read the whole text and no pad after it, so
 padding needs no mask; full (bidirectional) attention hides the pad tokens as keys.
