@@ -1,15 +1,16 @@
 """The first stage of latent diffusion: a KL-regularised autoencoder from images to latents.
 
 Rombach, Blattmann, Lorenz, Esser & Ommer 2022, "High-Resolution Image Synthesis with Latent
-Diffusion Models" (arXiv:2112.10752), section 3.1 and appendix G; the code this follows is
+Diffusion Models" (arXiv:2112.10752), section 3.1; the code this follows is
 github.com/CompVis/latent-diffusion (ldm/models/autoencoder.py AutoencoderKL,
 ldm/modules/diffusionmodules/model.py Encoder/Decoder, ldm/modules/distributions/
 distributions.py DiagonalGaussianDistribution).
 
 An encoder E maps an image x (C, H, W) to a latent z = E(x) of shape (c, h, w) with
 h = H / f, w = W / f (f, the downsampling factor, 4 by default here, or 2; c = 4 latent
-channels as in the paper's KL-f4 and f8 models); a decoder D gives x~ = D(z) back. The
-diffusion model then runs on z, where f^2 C / c times fewer numbers describe an image.
+channels by default, as the KL-f8 model Stable Diffusion uses); a decoder D gives x~ = D(z)
+back. The diffusion model then runs on z, where f^2 C / c times fewer numbers describe an
+image.
 
 The posterior.  E predicts a diagonal Gaussian q(z|x) = N(mu, diag(sigma^2)) per latent
 element, from 2c output channels read as (mu, log sigma^2), log sigma^2 clamped to
@@ -42,8 +43,9 @@ The data range: images x in [-1, 1] (images01 * 2 - 1, as the reference's data l
 the decoder's output is unbounded (no tanh, as in the reference) and is clipped to [-1, 1]
 only when turned back into pictures (`reconstruct`).
 
-The scale factor (appendix G, "Note on the scaling factor"; LatentDiffusion.
-on_train_batch_start in ldm/models/diffusion/ddpm.py): one noise schedule (beta_t, alpha_bar_t)
+The scale factor (the paper's rescaling of the latents to unit standard deviation, section
+4.3.2; LatentDiffusion.on_train_batch_start in ldm/models/diffusion/ddpm.py of
+github.com/CompVis/latent-diffusion): one noise schedule (beta_t, alpha_bar_t)
 is designed for data of unit variance: q(x_t|x_0) = N(sqrt(alpha_bar_t) x_0,
 (1 - alpha_bar_t) I) reaches N(0, I) at t = T, and the signal-to-noise ratio
 alpha_bar_t Var(x_0) / (1 - alpha_bar_t) the schedule was tuned for assumes Var(x_0) = 1.
@@ -52,14 +54,17 @@ The KL weight is too small to bring the latents to unit variance, so they are re
     scale = 1 / std(z),   z ~ q(z|x) over the training images,
     z_diffusion = scale * z   (encode_latents),   x = D(z_diffusion / scale)  (decode_latents).
 
-Stable Diffusion's 0.18215 is this number for its KL-f8 autoencoder. The reference takes std
-over the posterior *samples* of the first batch (get_first_stage_encoding calls .sample()),
-because samples are what the diffusion model is trained on; here the default is the same
-(use='sample') over at least 1,000 images, batched, and use='mean' takes mu instead (with a
-KL weight of 1e-6, sigma is tiny and the two agree closely). The std is the centred one over
-all latent elements together (z.flatten().std() in the reference), and the result lives in
-the buffer `scale_factor`, so state_dict and checkpoints carry it. Decoding pure noise
-N(0, I) / scale is therefore what a sampler's x_T looks like to the decoder: not a bug.
+Stable Diffusion's 0.18215 (scale_factor in configs/stable-diffusion/v1-inference.yaml of
+github.com/CompVis/stable-diffusion) is this number for its KL-f8 autoencoder. The
+reference takes the std over the posterior *samples* of its first batch
+(get_first_stage_encoding calls .sample()), because samples are what the diffusion model is
+trained on; here the default is the same (use='sample'), over at least 1,000 images in
+batches, and use='mean' takes mu instead (with a KL weight of 1e-6 sigma is small and the
+two agree closely). The std is the centred one over all latent elements together
+(z.flatten().std() in the reference), and the result lives in the buffer `scale_factor`, so
+state_dict and checkpoints carry it. decode_latents(N(0, I)) = D(N(0, I) / scale) is the
+decoder reading a sampler's x_T, pure noise in the scaled latent space: the division by
+scale is right, and noise-like pictures from it are expected, not a bug.
 """
 import math
 
@@ -170,7 +175,10 @@ def _widths(base_channels, channel_mults):
 class Encoder(nn.Module):
     """(N, in_channels, H, W) -> (N, out_channels, H / f, W / f), f = 2^(len(channel_mults)-1):
     conv_in; per level num_res_blocks ResnetBlocks, then a stride-2 conv (not at the last
-    level); middle ResnetBlock, [self-attention,] ResnetBlock; SiLU(GN), conv_out."""
+    level); middle ResnetBlock, [self-attention,] ResnetBlock; SiLU(GN), conv_out.
+    The down and up convolutions, the self-attention block are the UNet's (unet.py); the
+    reference's stride-2 conv pads only right and bottom, this one pads 1 all round (both
+    halve H and W)."""
 
     def __init__(self, in_channels, out_channels, base_channels, channel_mults, num_res_blocks,
                  groups, attention):
@@ -252,7 +260,9 @@ class AutoencoderKL(nn.Module):
                             (groups, 'groups')):
             _check_positive_int(value, name, where)
         levels = int(math.log2(downsample_factor)) + 1
-        channel_mults = (1,) + (2,) * (levels - 1) if channel_mults is None else tuple(channel_mults)
+        if channel_mults is None:
+            channel_mults = (1,) + (2,) * (levels - 1)
+        channel_mults = tuple(channel_mults)
         if len(channel_mults) != levels:
             raise ValueError(f"{where}: downsample_factor={downsample_factor} needs "
                              f"{levels} channel_mults (one per level), got {channel_mults}")
@@ -358,7 +368,10 @@ class AutoencoderKL(nn.Module):
 
 
 def _as_batch(model, images):
+    """Images (NumPy or Tensor) as a Tensor on the model's device, in its dtype."""
     param = next(model.parameters())
+    if isinstance(images, autograd.Tensor):
+        return images.to(param.device, param.dtype)
     return autograd.tensor(np.asarray(images), dtype=param.dtype, device=param.device)
 
 
@@ -369,6 +382,8 @@ def compute_scale_factor(model, images, batch_size=100, use='sample', min_images
     no_grad. Needs at least `min_images` images (1,000: the std of one small batch is a
     noisy estimate). Changes nothing on the model."""
     where = 'compute_scale_factor'
+    if not isinstance(images, autograd.Tensor):
+        images = np.asarray(images)
     if use not in ('sample', 'mean'):
         raise ValueError(f"{where}: use must be 'sample' or 'mean', got {use!r}")
     _check_positive_int(batch_size, 'batch_size', where)
@@ -383,8 +398,7 @@ def compute_scale_factor(model, images, batch_size=100, use='sample', min_images
     with no_grad():
         for start in range(0, n, batch_size):
             batch = images[start:start + batch_size]
-            x = batch if isinstance(batch, autograd.Tensor) else _as_batch(model, batch)
-            posterior = model.encode(x)
+            posterior = model.encode(_as_batch(model, batch))
             z = (posterior.sample() if use == 'sample' else posterior.mode()).numpy()
             z = z.astype(np.float64)
             total, total_sq, count = total + z.sum(), total_sq + (z * z).sum(), count + z.size

@@ -182,8 +182,10 @@ def test_resnet_block_matches_numpy(case, seed):
     block = _randomize(ResnetBlock(c_in, c_out, groups=2).double(), seed)
     x = np.random.default_rng(seed).normal(size=(n, c_in, h, w))
     p = {k: v.numpy() for k, v in block.state_dict().items()}
-    hid = _conv(_gn_silu(x, 2, p['norm1.weight'], p['norm1.bias']), p['conv1.weight'], p['conv1.bias'])
-    hid = _conv(_gn_silu(hid, 2, p['norm2.weight'], p['norm2.bias']), p['conv2.weight'], p['conv2.bias'])
+    hid = _gn_silu(x, 2, p['norm1.weight'], p['norm1.bias'])
+    hid = _conv(hid, p['conv1.weight'], p['conv1.bias'])
+    hid = _gn_silu(hid, 2, p['norm2.weight'], p['norm2.bias'])
+    hid = _conv(hid, p['conv2.weight'], p['conv2.bias'])
     skip = x if c_in == c_out else _conv(x, p['skip.weight'], p['skip.bias'])
     np.testing.assert_allclose(block(autograd.tensor(x)).numpy(), skip + hid, rtol=1e-8, atol=1e-8)
 
@@ -346,8 +348,11 @@ def test_scale_factor_refuses_bad_input_and_changes_nothing():
     with pytest.raises(ValueError, match='AutoencoderKL: H and W must be positive multiples'):
         compute_scale_factor(model, images[:, :, :7, :7], min_images=10)
     assert model.scale_factor.item() == 1.0
-    # fewer images are accepted when asked for explicitly
-    assert compute_scale_factor(model, images[:50], min_images=50) > 0
+    # fewer images are accepted when asked for explicitly; Tensors and lists as well
+    assert compute_scale_factor(model, images[:50], min_images=50, use='mean') == pytest.approx(
+        compute_scale_factor(model, autograd.tensor(images[:50]), batch_size=7, min_images=50,
+                             use='mean'), rel=1e-5)
+    assert compute_scale_factor(model, list(images[:20]), min_images=20) > 0
     assert model.scale_factor.item() == 1.0
 
 
