@@ -25,31 +25,36 @@ Latent Diffusion Models" (arXiv:2112.10752). Two stages:
        Q = W_Q phi_i(z_t),  K = W_K tau_theta(y),  V = W_V tau_theta(y)
 
    with the caption's padding tokens masked out as keys (True = padding, PyTorch's
-   key_padding_mask). tau_theta is trained jointly with eps_theta (the paper's LDM-KL-8-G
-   text model), or is a frozen pretrained text tower, as Stable Diffusion's frozen CLIP
-   text encoder (github.com/CompVis/stable-diffusion): `load_clip_text_encoder` takes
+   key_padding_mask). tau_theta is trained jointly with eps_theta (the paper's
+   text-to-image model: a Transformer over BERT tokens), or is a frozen pretrained text
+   tower, as Stable Diffusion's frozen CLIP text encoder: `load_clip_text_encoder` takes
    demos/clip.py's.
 
-Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598; used by Stable
-Diffusion's scripts/txt2img.py with the empty caption as the null): in training each
-caption is replaced by the empty caption "" with probability p_uncond = 0.1, at the token
-level, so the null condition is exactly tau_theta(""); at sampling
+Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598), with the empty caption
+as the null condition as in Stable Diffusion's scripts/txt2img.py
+(github.com/CompVis/stable-diffusion): in training each caption is replaced by "" with
+probability p_uncond = 0.1, at the token level, so the null condition is exactly
+tau_theta(""); at sampling, with c = tau_theta(y) and null = tau_theta(y_null),
 
-    eps_tilde = eps_theta(z_t, t, tau_theta(y_null)) + s (eps_theta(z_t, t, tau_theta(y)) - eps_theta(z_t, t, tau_theta(y_null)))
+    eps_tilde(z_t, t) = eps_theta(z_t, t, null) + s (eps_theta(z_t, t, c) - eps_theta(z_t, t, null))
 
 where y_null is "" or, for a negative prompt, the negative caption: the guidance then
-pushes away from what it describes. s = 1 is the conditional model (one network pass),
-s = 0 the null-conditioned one. The same rule holds for the x0 and v objectives.
+pushes away from what it describes. s = 1 is the conditional model (one network pass, as
+txt2img.py skips the null pass at scale 1), s = 0 the null-conditioned one. The same rule
+holds for the x0 and v objectives, each linear in eps at a fixed z_t.
 
 `unconditional=True` builds the same latent model without text (eq. (2)).
 """
 import numbers
+import os
 
 import numpy as np
 
 import autograd
 from autograd.tensor import Tensor
 import minigen.nn as nn
+from minigen.checkpoint import load
+from minigen.contrastive.encoders import TextTransformer
 
 from .guidance import ClassifierFreeGuidance, drop_condition
 from .process import OBJECTIVES, diffusion_loss
@@ -76,9 +81,6 @@ def load_clip_text_encoder(path, heads=4, eot_token=2, pad_token=0, freeze_weigh
     width=text_width, layers=text_layers, heads=4, eot_token=Tokenizer().eot) and saves
     CLIP's state_dict under state['model'], the tower's weights as 'text_encoder.*'; the
     vocabulary, context length and depth are read back from their shapes."""
-    import os
-    from minigen.checkpoint import load
-    from minigen.contrastive.encoders import TextTransformer
     if os.path.isdir(path):
         path = os.path.join(path, 'checkpoint.npz')
     ckpt = load(path)
@@ -282,7 +284,8 @@ class LatentDiffusion(nn.Module):
                               reduction=reduction, **cond)
 
     def forward(self, x0, captions=None, **kwargs):
-        """The training loss, as `loss` (latent-diffusion's LatentDiffusion.forward)."""
+        """The training loss, as `loss` (latent-diffusion's LatentDiffusion.forward also
+        returns its loss)."""
         return self.loss(x0, captions, **kwargs)
 
     # --- sampling -----------------------------------------------------------------------
@@ -341,7 +344,8 @@ class LatentDiffusion(nn.Module):
                record_every=1, decode=True):
         """Draw images for `captions` (a list of B strings, or ids (B, L)); under no_grad.
 
-        guidance: the classifier-free guidance scale s >= 0 (1: plain conditional);
+        guidance: the classifier-free guidance scale s >= 0 (1: plain conditional; unused
+            by an unconditional model);
         negative: None (null = the empty caption), or one caption or B captions to steer
             away from;
         sampler: 'ddim' (`steps` steps, noise eta in [0, 1]) or 'ddpm' (all T steps);
@@ -390,4 +394,4 @@ class LatentDiffusion(nn.Module):
     def extra_repr(self):
         return (f"latent_shape={self.latent_shape}, objective={self.objective!r}, "
                 f"p_uncond={self.p_uncond}, unconditional={self.unconditional}, "
-                f"first_stage={'None' if self.first_stage is None else type(self.first_stage).__name__}")
+                f"first_stage={type(self.first_stage).__name__ if self.first_stage else None}")
