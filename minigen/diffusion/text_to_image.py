@@ -252,6 +252,17 @@ class LatentDiffusion(nn.Module):
         with autograd.no_grad():
             return self.first_stage.decode_latents(z)
 
+    def decode_trajectory(self, trajectory):
+        """sample's trajectory [(t, z_t, z0_hat)] of NumPy latents -> [(t, x_t, x0_hat)] of
+        NumPy images, each decoded by the first stage (the frames of a noise-to-image GIF;
+        in pixel space the images are the latents)."""
+        frames = []
+        for t, z_t, z0 in trajectory:
+            x_t, x0 = (self.decode_latents(autograd.tensor(np.asarray(z), device=self.device))
+                       .numpy() for z in (z_t, z0))
+            frames.append((t, x_t, x0))
+        return frames
+
     # --- training -----------------------------------------------------------------------
     def loss(self, x0, captions=None, t=None, eps=None, reduction='mean', min_snr_gamma=None):
         """Eq. (3) (eq. (2) when unconditional): diffusion_loss on z0 = encode_latents(x0)

@@ -295,6 +295,11 @@ def test_a_first_stage_is_frozen_and_diffusion_runs_on_its_latents(device):
     trajectory = []
     images = model.sample(CAPTIONS, steps=3, seed=0, trajectory=trajectory)
     assert images.shape == (2, 1, 8, 8) and trajectory[0][1].shape == (2, 2, 4, 4)
+    frames = model.decode_trajectory(trajectory)
+    assert [t for t, _, _ in frames] == [t for t, _, _ in trajectory]
+    np.testing.assert_allclose(frames[-1][1], stage.decode_latents(
+        autograd.tensor(trajectory[-1][1], device=device)).numpy())
+    assert frames[0][2].shape == (2, 1, 8, 8)
     assert model.sample(CAPTIONS, steps=3, seed=0, decode=False).shape == (2, 2, 4, 4)
     with pytest.raises(ValueError, match='encode_latents'):
         model.loss(autograd.randn(2, 1, 4, 4, device=device), CAPTIONS)
