@@ -1,4 +1,5 @@
-"""minigen.diffusion: denoising diffusion (DDPM, DDIM, classifier-free guidance).
+"""minigen.diffusion: denoising diffusion (DDPM, DDIM, classifier-free guidance,
+latent diffusion and text-to-image).
 
 Read in this order:
     schedule.py   beta_t and everything derived from it (alpha_bar_t, posterior coefficients)
@@ -6,6 +7,10 @@ Read in this order:
     samplers.py   DDPM (Algorithm 2), DDIM
     guidance.py   classifier-free guidance: condition dropout, the guided prediction
     unet.py       the DDPM UNet, eps_theta(x_t, t [, y, context])
+    first_stage.py   latent diffusion's first stage: KL-regularised autoencoder, posterior,
+                     scale factor (Rombach et al. 2022)
+    text_to_image.py latent diffusion conditioned on a caption's token states: training
+                     with caption dropout, guided sampling, negative prompts
 
 The network is any callable model(x_t, t, **cond) -> prediction, e.g. UNet.
 """
@@ -17,3 +22,6 @@ from .samplers import (ddpm_sample, ddim_sample, ddpm_step, ddim_step, ddim_sigm
                        check_model)
 from .guidance import ClassifierFreeGuidance, drop_condition, null_like  # noqa: F401
 from .unet import UNet  # noqa: F401
+from .first_stage import (AutoencoderKL, DiagonalGaussian, kl_reg_loss,  # noqa: F401
+                          compute_scale_factor, reconstruction_metrics)
+from .text_to_image import LatentDiffusion, load_clip_text_encoder, freeze  # noqa: F401
