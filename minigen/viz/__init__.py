@@ -11,6 +11,7 @@ and the figures the demos share:
     scatter_panels.py  scatter plots side by side, coloured by the same labels
     similarity.py      CLIP's image-text similarity matrix as a heat map
     tokens.py          a VQ-VAE's token grid beside its image
+    channels.py        an image beside its latent's channels (latent diffusion)
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif  # noqa: F401
@@ -22,3 +23,4 @@ from .points import points_image  # noqa: F401
 from .tokens import save_token_grid  # noqa: F401
 from .similarity import save_similarity  # noqa: F401
 from .scatter_panels import save_scatter_panels  # noqa: F401
+from .channels import latent_channels_image, save_latent_channels  # noqa: F401
