@@ -32,9 +32,13 @@ TINY = {
             '--eval-images', '32'],
     'vqvae': ['--dataset', 'mnist', '--steps', '2', '--samples', '8', '--batch-size', '8',
               '--train-images', '64', '--eval-images', '32'],
+    'text2img': ['--dataset', 'shapes', '--steps', '2', '--ae-steps', '2', '--n-train', '64',
+                 '--samples', '8', '--base-channels', '8', '--ae-channels', '8',
+                 '--text-width', '16', '--sample-steps', '2', '--batch-size', '4',
+                 '--seeds', '2', '--timesteps', '30'],
 }
 TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'fit_mlp', 'gan_2d',
-            'simclr', 'vae', 'vqvae')
+            'simclr', 'text2img', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate',)
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
