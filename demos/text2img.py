@@ -38,11 +38,12 @@ import autograd
 import minigen.nn as nn
 from minigen import viz
 from minigen.data.compositions import HELD_OUT_PAIRS, split_compositions
-from minigen.data.shapes import VOCAB, caption, make_shapes
+from minigen.data.shapes import VOCAB, make_shapes
 from minigen.data.tokenizer import Tokenizer
 from minigen.contrastive.encoders import TextTransformer
-from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, linear_schedule,
-                               load_clip_text_encoder, reconstruction_metrics)
+from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, diffusion_loss,
+                               linear_schedule, load_clip_text_encoder, reconstruction_metrics)
+from minigen.diffusion.text_to_image import freeze
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import (add_run_arguments, resolve_preset, resume, sample_quality,
                                save_checkpoint, write_metrics, write_samples)
@@ -120,7 +121,7 @@ def load_data(args, hp):
 
 
 def train_first_stage(run, hp):
-    """Algorithm: L1 + L2 + 1e-6 KL (first_stage.kl_reg_loss) on random batches."""
+    """The first stage: L1 + L2 + 1e-6 KL (first_stage.kl_reg_loss) on random batches."""
     x = autograd.tensor(run.train.images * 2 - 1, device=run.device)
     bar = viz.progress(range(run.ae_step, hp['ae_steps']), 'autoencoder')
     for step in bar:
@@ -137,7 +138,6 @@ def train_first_stage(run, hp):
 
 def fit_scale(run):
     """Freeze the autoencoder and set scale = 1 / std(z) over >= 1,000 training images."""
-    from minigen.diffusion.text_to_image import freeze
     freeze(run.ae)
     n = max(1000, min(2000, len(run.train.images)))
     images = run.train.images[np.arange(n) % len(run.train.images)] * 2 - 1
@@ -225,7 +225,6 @@ def accuracy(images, data):
 def step_seconds(run, hp, reps=2):
     """Seconds per training step (forward + backward) of the latent UNet on E(x) and of a
     pixel UNet of the same width on the same images x."""
-    from minigen.diffusion import diffusion_loss
     n = min(hp['batch_size'], 8)
     x = autograd.tensor(run.seen.images[:n] * 2 - 1, device=run.device)
     with autograd.no_grad():  # the same fixed context for both
@@ -249,11 +248,12 @@ def evaluate(run, args, hp):
     n_seen = hp['samples'] - n_held
     captions = run.seen.captions[:n_seen] + run.held.captions[:n_held]
     samples = draw(run, captions, args, hp, args.seed + 4)
+    real = np.concatenate([run.seen.images[:n_seen], run.held.images[:n_held]])  # same captions
     m = {'accuracy': accuracy(samples[:n_seen], run.seen),
          'accuracy_held_out_compositions': accuracy(samples[n_seen:], run.held),
          'real_accuracy': accuracy(run.seen.images[:n_seen], run.seen),
          'real_accuracy_held_out_compositions': accuracy(run.held.images[:n_held], run.held),
-         'fid': sample_quality(samples, run.seen.images[:len(samples)], 'shapes').get('fid'),
+         'fid': sample_quality(samples, real, 'shapes').get('fid'),
          'n_seen': n_seen, 'n_held_out': n_held}
     if args.clip:
         m['clip_score'] = clip_score(args.clip, samples, captions)

@@ -97,3 +97,16 @@ def test_unconditional_trains_the_same_latent_model_without_text(tmp_path):
     out = run(tmp_path, '--unconditional')
     assert np.load(out / 'samples.npy').shape == (8, 3, 32, 32)
     assert minigen.load(out / 'checkpoint.npz')['config']['unconditional'] is True
+
+
+def test_clip_flag_uses_the_frozen_clip_text_tower_and_reports_the_clip_score(tmp_path):
+    from demos import clip
+    clip.main(['--steps', '2', '--batch-size', '6', '--n-train', '60', '--n-test', '20',
+               '--widths', '4', '8', '--text-width', '8', '--out', str(tmp_path / 'clip')])
+    out = run(tmp_path / 'ldm', '--clip', str(tmp_path / 'clip'))
+    m = json.loads((out / 'metrics.json').read_text())
+    assert 0 <= m['clip_score'] <= 100 and 0 <= m['clip_score_real'] <= 100
+    tower = minigen.load(tmp_path / 'clip' / 'checkpoint.npz')['state']['model']
+    ldm = minigen.load(out / 'checkpoint.npz')['state']['ldm']
+    key = 'text_encoder.token_embedding.weight'
+    np.testing.assert_array_equal(ldm[key], tower[key])  # frozen: trained steps left it as is
