@@ -49,7 +49,7 @@ from demos.conventions import (add_run_arguments, resolve_preset, resume, sample
                                save_checkpoint, write_metrics, write_samples)
 
 PRESETS = {
-    'quick': dict(ae_steps=300, ae_batch_size=32, ae_lr=2e-3, ae_channels=16, steps=1600,
+    'quick': dict(ae_steps=800, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=1400,
                   batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=48,
                   text_width=64, text_layers=2, n_train=20000, samples=240, guidance=4.0,
                   sample_steps=50, checkpoint_every=100),
@@ -59,7 +59,7 @@ PRESETS = {
                  sample_steps=50, checkpoint_every=1000),
 }
 UNSEEN = ('a large red triangle in the center', 'a small blue circle in the top left',
-          'a large green square at the bottom')  # held-out compositions, for the grid
+          'a large green square at the bottom')
 
 
 def parse_args(argv):
@@ -90,7 +90,10 @@ def parse_args(argv):
 
 
 def build(args, hp):
-    """The autoencoder, the latent model (UNet + text encoder) and their optimizers."""
+    """The autoencoder, the latent model (UNet + text encoder), their optimizers, the
+    learning-rate warm-up and the EMA of the UNet and a trainable text encoder. The
+    latent model's optimizer takes its trainable parameters while the first stage is
+    frozen; the first stage is then unfrozen for its own training (stage 1)."""
     autograd.manual_seed(args.seed)
     ae = AutoencoderKL(3, 4, downsample_factor=4, base_channels=hp['ae_channels'])
     tok, text = Tokenizer(), None
@@ -103,8 +106,8 @@ def build(args, hp):
                 attention_resolutions=(8, 4), context_dim=text.width if text else None)
     ldm = LatentDiffusion(unet, linear_schedule(args.timesteps), text, text and tok, ae,
                           objective='v', unconditional=args.unconditional).to(args.device)
-    opt = Adam(ldm.trainable_parameters(), lr=hp['lr'])  # the UNet and a trainable tau_theta
-    for p in ae.parameters():  # LatentDiffusion froze the first stage: train it first
+    opt = Adam(ldm.trainable_parameters(), lr=hp['lr'])
+    for p in ae.parameters():
         p.requires_grad_(True)
     ae_opt = Adam(list(ae.parameters()), lr=hp['ae_lr'])
     averaged = nn.ModuleList([unet] + ([text] if ldm.text_encoder_trainable else []))
@@ -224,10 +227,10 @@ def accuracy(images, data):
 
 def step_seconds(run, hp, reps=2):
     """Seconds per training step (forward + backward) of the latent UNet on E(x) and of a
-    pixel UNet of the same width on the same images x."""
+    pixel UNet of the same width on the same images x, with the same captions' context."""
     n = min(hp['batch_size'], 8)
     x = autograd.tensor(run.seen.images[:n] * 2 - 1, device=run.device)
-    with autograd.no_grad():  # the same fixed context for both
+    with autograd.no_grad():
         cond = {} if run.ldm.unconditional else dict(zip(
             ('context', 'context_key_padding_mask'), run.ldm.encode_text(run.seen.captions[:n])))
     pixel = UNet(3, resolution=32, base_channels=hp['base_channels'], channel_mults=(1, 2),
@@ -243,12 +246,13 @@ def step_seconds(run, hp, reps=2):
 
 
 def evaluate(run, args, hp):
-    """Samples for test captions (seen and held-out compositions), their metrics."""
+    """Samples for test captions (seen and held-out compositions) and their metrics; the
+    real images of the same captions give the accuracy floor and FID's reference."""
     n_held = min(len(run.held.images), hp['samples'] // 4)
     n_seen = hp['samples'] - n_held
     captions = run.seen.captions[:n_seen] + run.held.captions[:n_held]
     samples = draw(run, captions, args, hp, args.seed + 4)
-    real = np.concatenate([run.seen.images[:n_seen], run.held.images[:n_held]])  # same captions
+    real = np.concatenate([run.seen.images[:n_seen], run.held.images[:n_held]])
     m = {'accuracy': accuracy(samples[:n_seen], run.seen),
          'accuracy_held_out_compositions': accuracy(samples[n_seen:], run.held),
          'real_accuracy': accuracy(run.seen.images[:n_seen], run.seen),
