@@ -220,11 +220,14 @@ def fit_to_feature_net(images, dataset):
     return x, done
 
 
-def sample_quality(samples, real, dataset):
+def sample_quality(samples, real, dataset, reference=None):
     """FID/KID/IS/precision/recall (minigen.metrics) of `samples` against `real`, both
     brought to the feature net's input by fit_to_feature_net (what was done is recorded),
     and the confident fraction: the share of samples whose top class probability exceeds
-    0.9. {'unavailable': reason} when `dataset` has no feature net or it cannot be loaded."""
+    0.9. With `reference` (other real images, e.g. training ones), also the floor the
+    samples are read against: `fid_real` (reference against real) and
+    `confident_fraction_real`. {'unavailable': reason} when `dataset` has no feature net
+    or it cannot be loaded."""
     if dataset not in FEATURE_NET_INPUT:
         return {'unavailable': f'no feature net for dataset {dataset!r}'}
     from minigen import metrics
@@ -234,9 +237,14 @@ def sample_quality(samples, real, dataset):
         return {'unavailable': f'{type(err).__name__}: {err}'}
     samples, done = fit_to_feature_net(samples, dataset)
     real, _ = fit_to_feature_net(real, dataset)
-    probs = np.asarray(net.probs(samples))
-    q = metrics.evaluate_features(net.features(samples), probs, net.features(real))
+    probs, real_features = np.asarray(net.probs(samples)), net.features(real)
+    q = metrics.evaluate_features(net.features(samples), probs, real_features)
     q['confident_fraction'] = float((probs.max(1) > 0.9).mean())
+    if reference is not None:
+        reference, _ = fit_to_feature_net(reference, dataset)
+        q['fid_real'] = metrics.fid(net.features(reference), real_features)
+        q['confident_fraction_real'] = float((np.asarray(net.probs(reference)).max(1) > 0.9)
+                                             .mean())
     return {k: float(v) for k, v in q.items()} | done
 
 

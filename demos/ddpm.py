@@ -53,9 +53,8 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
                                TimestepLoss, UNet)
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import (add_run_arguments, fit_to_feature_net, load_image_dataset,
-                               resolve_preset, resume, save_checkpoint, write_metrics,
-                               write_samples)
+from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
+                               sample_quality, save_checkpoint, write_metrics, write_samples)
 
 # One place for every setting; a flag named like a key overrides it, and the dict under a
 # dataset's name overrides the preset for that dataset (demos/conventions.resolve_preset).
@@ -336,20 +335,14 @@ def quality(samples, data):
     if data.name not in ('mnist', 'shapes'):
         return {}
     try:
-        import minigen.metrics as M
         n = min(len(samples), len(data.held))
-        (fake, resized), (real, _), (reference, _) = (fit_to_feature_net(x, data.name) for x in (
-            samples, data.held[:n], data.train[:n]))
-        net = M.load_feature_net(data.name)
-        probs, real_features = np.asarray(net.probs(fake)), net.features(real)
-        q = M.evaluate_features(net.features(fake), probs, real_features)
-        q['confident_fraction'] = float((probs.max(1) > 0.9).mean())
-        q['fid_real'] = M.fid(net.features(reference), real_features)
-        q['confident_fraction_real'] = float((np.asarray(net.probs(reference)).max(1) > 0.9).mean())
-        return {k: float(v) for k, v in q.items()} | {'quality_images': n} | resized
+        q = sample_quality(samples, data.held[:n], data.name, reference=data.train[:n])
     except Exception as e:  # the metrics package is optional for the demo
-        print(f"demos.ddpm: quality figures skipped ({type(e).__name__}: {e})")
-        return {'quality_skipped': f"{type(e).__name__}: {e}"}
+        q = {'unavailable': f"{type(e).__name__}: {e}"}
+    if 'unavailable' in q:
+        print(f"demos.ddpm: quality figures skipped ({q['unavailable']})")
+        return {'quality_skipped': q['unavailable']}
+    return q | {'quality_images': n}
 
 
 def main(argv=None):
