@@ -7,24 +7,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import autograd
-from autograd import no_grad
 from minigen.diffusion import linear_schedule, diffusion_loss, ddim_sample, ClassifierFreeGuidance
 from minigen.diffusion import UNet
 from minigen.diffusion.unet import AttnBlock, ResBlock, timestep_embedding
 from minigen.optim import Adam
 
+from numpy_reference import (randomize as _randomize, group_norm as _gn,
+                             conv_same as _conv, silu as _silu)
+
 DEVICE_OK = [HealthCheck.function_scoped_fixture]  # the device fixture is a constant name
 TINY = dict(in_channels=1, resolution=8, base_channels=8, channel_mults=(1, 2),
             num_res_blocks=1, attention_resolutions=(4,), groups=4)
-
-
-def _randomize(model, seed=0, scale=0.3):
-    """Non-zero values everywhere (the zero-initialised convs would hide their inputs)."""
-    rng = np.random.default_rng(seed)
-    with no_grad():
-        for p in model.parameters():
-            p.copy_(rng.standard_normal(p.shape) * scale)
-    return model
 
 
 def _tiny(device, **config):
@@ -52,27 +45,6 @@ def test_output_has_the_input_shape(device, config):
 
 
 # --- the pieces against plain NumPy ----------------------------------------------------
-def _gn(x, groups, w, b, eps=1e-5):
-    B, C = x.shape[:2]
-    xg = x.reshape(B, groups, -1)
-    xg = (xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + eps)
-    return xg.reshape(x.shape) * w[:, None, None] + b[:, None, None]
-
-
-def _conv(x, w, b):
-    """'same' convolution for a 1x1 or 3x3 kernel, as a sum over the kernel's shifts."""
-    k = w.shape[-1]
-    xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
-    H, W = x.shape[2:]
-    out = sum(np.einsum('oc,bchw->bohw', w[:, :, i, j], xp[:, :, i:i + H, j:j + W])
-              for i in range(k) for j in range(k))
-    return out + b[None, :, None, None]
-
-
-def _silu(x):
-    return x / (1 + np.exp(-x))
-
-
 def _np(module):
     return {k: v.numpy() for k, v in module.state_dict().items()}
 
