@@ -45,6 +45,15 @@ class Optimizer:
         zero_grads(self._params(), set_to_none)
 
     def step(self):
+        """Update every parameter that has a gradient. A gradient whose shape is not its
+        parameter's (one set by hand) raises a ValueError before any parameter changes:
+        the update would otherwise broadcast it over the parameter."""
+        name = type(self).__name__
+        for i, p in enumerate(self._params()):
+            if p.grad is not None and tuple(p.grad.shape) != tuple(p.shape):
+                raise ValueError(f"{name}.step: parameter {i} has shape {tuple(p.shape)} but "
+                                 f"its gradient has shape {tuple(p.grad.shape)}; nothing was "
+                                 f"updated")
         with no_grad():
             for group in self.param_groups:
                 for p in group['params']:

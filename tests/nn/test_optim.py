@@ -123,6 +123,30 @@ def test_optimizer_arguments_are_checked():
         optim.Adam([ag.ones(1)])
 
 
+@pytest.mark.parametrize('make', [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+                                  lambda ps: optim.Adam(ps, lr=0.1),
+                                  lambda ps: optim.AdamW(ps, lr=0.1)])
+def test_a_gradient_of_the_wrong_shape_is_refused_and_nothing_changes(make):
+    a, b = nn.Parameter(ag.ones(3)), nn.Parameter(ag.ones(2, 3))
+    opt = make([a, b])
+    a.grad, b.grad = ag.ones(3), ag.ones(3)  # b's would broadcast over its (2, 3)
+    name = type(opt).__name__
+    with pytest.raises(ValueError, match=rf"{name}.step: parameter 1 has shape \(2, 3\) but "
+                                         rf"its gradient has shape \(3,\)"):
+        opt.step()
+    assert a.numpy().tolist() == [1, 1, 1] and (b.numpy() == 1).all() and not opt.state
+
+
+def test_adam_and_adamw_default_hyperparameters_are_pytorchs():
+    """torch.optim.Adam: lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0 (plain L2
+    off); torch.optim.AdamW: the same with weight_decay 1e-2."""
+    p = nn.Parameter(ag.ones(1))
+    for kind, wd in ((optim.Adam, 0.0), (optim.AdamW, 1e-2)):
+        group = kind([p]).param_groups[0]
+        assert (group['lr'], group['betas'], group['eps'], group['weight_decay']) == \
+            (1e-3, (0.9, 0.999), 1e-8, wd)
+
+
 def test_optimizer_state_dict_resumes_the_same_updates(device):
     def fresh():
         ps = [nn.Parameter(ag.tensor(P0, device=device)), nn.Parameter(ag.ones(2, 2, device=device))]
