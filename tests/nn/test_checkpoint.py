@@ -31,7 +31,8 @@ def test_round_trip_keeps_nesting_arrays_numbers_strings_and_key_types(tmp_path,
     assert back['model']['b'].dtype == np.int64
     assert list(back['optimizer']['state']) == [0]  # an int key stays an int
     assert back['optimizer']['state'][0]['step'] == 4
-    assert back['optimizer']['param_groups'] == [{'lr': 1e-3, 'betas': [0.9, 0.999], 'params': [0]}]
+    assert back['optimizer']['param_groups'] == [{'lr': 1e-3, 'betas': (0.9, 0.999), 'params': [0]}]
+    assert isinstance(back['optimizer']['param_groups'][0]['betas'], tuple)  # not a list
     assert back['note'] == 'ünïcode' and back['flags'] == [True, None, 2.5]
     assert back['scalar'].shape == () and back['mask'].dtype == np.bool_ and back['empty'] == {}
     assert back['rng']['cpu'] == obj['rng']['cpu']
@@ -108,6 +109,43 @@ def test_saving_is_atomic_and_leaves_no_temporary_file(tmp_path):
     assert os.listdir(tmp_path) == ['ckpt.npz']
 
 
+def test_keys_stored_under_one_name_or_the_header_s_are_refused_before_writing(tmp_path):
+    """{1: a, '1': b} would store both arrays as '1' (b read back twice), and a key
+    '__minigen__' would overwrite the header: a good checkpoint replaced by an unreadable one."""
+    path = tmp_path / 'ckpt.npz'
+    minigen.save({'step': 1}, path)
+    with pytest.raises(TypeError, match=r"keys 1 and '1' at 'model' are the same name"):
+        minigen.save({'model': {1: np.zeros(2), '1': np.ones(2)}}, path)
+    with pytest.raises(TypeError, match=r"key '__minigen__' at '/' is reserved"):
+        minigen.save({'__minigen__': np.zeros(3), 'step': 2}, path)
+    with pytest.raises(TypeError, match=r"key '__minigen__' at 'a' is reserved"):
+        minigen.save({'a': {'__minigen__': 1}}, path)
+    assert minigen.load(path) == {'step': 1} and os.listdir(tmp_path) == ['ckpt.npz']
+
+
+def test_tuples_come_back_as_tuples_and_lists_as_lists(tmp_path):
+    minigen.save({'t': (1, (2.5, 'a'), [3]), 'l': [1, (2,)], 'e': ()}, tmp_path / 'c.npz')
+    back = minigen.load(tmp_path / 'c.npz')
+    assert back == {'t': (1, (2.5, 'a'), [3]), 'l': [1, (2,)], 'e': ()}
+    assert type(back['t'][1]) is tuple and type(back['t'][2]) is list
+    assert type(back['l'][1]) is tuple
+
+
+def test_a_save_removes_temporaries_left_by_killed_saves_of_the_same_checkpoint(tmp_path):
+    """A save killed mid-write leaves CKPT.<pid>.<random>.tmp; the next save of CKPT deletes
+    those of processes that are gone, and leaves a running save's and other files' alone."""
+    import subprocess
+    import sys
+    gone = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = [f'ckpt.npz.{gone}.a1b2c3d4.tmp', f'ckpt.npz.{gone}.zz_99xy.tmp']
+    kept = [f'ckpt.npz.{os.getpid()}.q1w2e3r4.tmp', f'other.npz.{gone}.a1b2c3d4.tmp', 'notes.tmp']
+    for name in stale + kept:
+        (tmp_path / name).write_bytes(b'PK' + bytes(100))
+    minigen.save({'step': 1}, tmp_path / 'ckpt.npz')
+    assert sorted(os.listdir(tmp_path)) == sorted(kept + ['ckpt.npz'])
+
+
 def test_save_refuses_what_it_could_not_load_back(tmp_path):
     path = tmp_path / 'x.npz'
     with pytest.raises(TypeError, match="'bad' is an object array"):
@@ -127,7 +165,7 @@ def write_zip(path, entries):
 
 
 @pytest.mark.parametrize('case', ['plain npz', 'truncated', 'object array', 'pickle', 'npy',
-                                  'newer version', 'missing array'])
+                                  'newer version', 'missing array', 'random bytes'])
 def test_loading_a_file_that_is_not_a_sound_checkpoint_is_a_clear_error(tmp_path, case):
     path = tmp_path / 'bad.npz'
     header = {'format': 'minigen-checkpoint', 'version': 1,
@@ -155,10 +193,13 @@ def test_loading_a_file_that_is_not_a_sound_checkpoint_is_a_clear_error(tmp_path
         why = 'a single .npy array'
     elif case == 'newer version':
         write_zip(path, {'__minigen__': encoded({**header, 'version': 99}), 'w': np.zeros(1)})
-        why = 'version 99; this minigen reads up to 1'
-    else:
+        why = 'version 99; this minigen reads up to 2'
+    elif case == 'missing array':
         write_zip(path, {'__minigen__': encoded(header)})
         why = "names the array 'w', which is missing"
+    else:
+        path.write_bytes(bytes(range(1, 256)) * 4)
+        why = 'not a minigen checkpoint: neither an .npz'
     with pytest.raises(ValueError, match=f"minigen.load: .*bad.np[yz] is not a readable minigen "
                                          f"checkpoint: .*{why}"):
         minigen.load(path)
