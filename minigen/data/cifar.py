@@ -12,10 +12,14 @@ A pickle can name any Python callable and call it while loading, so loading a pi
 from the internet can run any code. `SafeUnpickler` resolves only the few globals a
 pickled NumPy array needs (its reconstruction functions, ndarray, dtype, and
 _codecs.encode for bytes in protocol 2) and refuses every other name before it is ever
-imported or called.
+imported or called. numpy's `_reconstruct(ndarray, shape, dtype)` allocates its shape
+(pickles write (0,) and fill the array afterwards), so a crafted shape could ask for an
+exabyte: it is allowed only up to the file's own size, which is all a real array in it
+can carry.
 """
 import codecs
 import io
+import math
 import os
 import pickle
 
@@ -37,22 +41,42 @@ ALLOWED = {('numpy.core.multiarray', '_reconstruct'): _RECONSTRUCT,
 
 
 class SafeUnpickler(pickle.Unpickler):
-    """An Unpickler that resolves only the globals in ALLOWED."""
+    """An Unpickler that resolves only the globals in ALLOWED, and lets numpy's
+    _reconstruct allocate at most `max_array_bytes` (None: no limit)."""
+
+    def __init__(self, file, *, max_array_bytes=None, **kwargs):
+        super().__init__(file, **kwargs)
+        self.max_array_bytes = max_array_bytes
 
     def find_class(self, module, name):
         if (module, name) not in ALLOWED:
             raise pickle.UnpicklingError(f"SafeUnpickler: refusing global {module}.{name}: "
                                          f"only NumPy array reconstruction is allowed")
-        return ALLOWED[(module, name)]
+        found = ALLOWED[(module, name)]
+        return self._reconstruct_within_limit if found is _RECONSTRUCT else found
+
+    def _reconstruct_within_limit(self, subtype, shape, dtype):
+        """numpy's _reconstruct, refused before it allocates more than max_array_bytes."""
+        nbytes = math.prod(int(s) for s in shape) * np.dtype(dtype).itemsize
+        if self.max_array_bytes is not None and nbytes > self.max_array_bytes:
+            raise pickle.UnpicklingError(f"SafeUnpickler: an array of shape {tuple(shape)} "
+                                         f"would allocate {nbytes} bytes, more than the "
+                                         f"{self.max_array_bytes} the file holds")
+        return _RECONSTRUCT(subtype, shape, dtype)
 
 
 def read_batch(path):
     """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 batch file."""
     with open(path, 'rb') as f:
-        try:  # latin1 turns Python 2 byte strings into str, as NumPy expects
-            batch = SafeUnpickler(io.BytesIO(f.read()), encoding='latin1').load()
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
-            raise ValueError(f"read_batch: {path} is not a CIFAR-10 batch: {e}") from None
+        raw = f.read()
+    try:  # latin1 turns Python 2 byte strings into str, as NumPy expects
+        batch = SafeUnpickler(io.BytesIO(raw), encoding='latin1',
+                              max_array_bytes=len(raw)).load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+        raise ValueError(f"read_batch: {path} is not a CIFAR-10 batch: {e}") from None
+    except MemoryError as e:  # a batch is 30 MB: a file this asks for more is not one
+        raise ValueError(f"read_batch: {path} is not a CIFAR-10 batch: loading it needs more "
+                         f"memory than there is ({e})") from None
     if not isinstance(batch, dict):
         raise ValueError(f"read_batch: {path} holds a {type(batch).__name__}, not a batch dict")
     batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}

@@ -18,8 +18,10 @@ Files are looked for in `root`, by default <cache>/mnist or <cache>/fashion-mnis
 canonical mirrors when `download` is true (the Fashion-MNIST files have the MNIST names).
 """
 import gzip
+import math
 import os
 import urllib.request
+import zlib
 
 import numpy as np
 
@@ -47,7 +49,7 @@ def read_idx(path):
     if raw[:2] == b'\x1f\x8b':
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:  # bad header or CRC, cut, bad deflate data
             raise ValueError(f"read_idx: {path} is a damaged or truncated gzip file ({e})") from None
     if len(raw) < 4 or raw[:2] != b'\x00\x00' or raw[2] not in IDX_TYPES:
         raise ValueError(f"read_idx: {path} is not an IDX file: its magic number is "
@@ -57,7 +59,7 @@ def read_idx(path):
     if len(raw) < 4 + 4 * ndim:
         raise ValueError(f"read_idx: {path} is truncated inside its header")
     shape = tuple(int(s) for s in np.frombuffer(raw, '>u4', count=ndim, offset=4))
-    expected = 4 + 4 * ndim + int(np.prod(shape)) * dtype.itemsize
+    expected = 4 + 4 * ndim + math.prod(shape) * dtype.itemsize
     if len(raw) != expected:
         raise ValueError(f"read_idx: {path} holds {len(raw)} bytes but its header {shape} of "
                          f"{dtype.name} needs {expected}: the file is "

@@ -61,6 +61,22 @@ def test_a_pickle_that_calls_os_system_is_refused_before_it_runs(tmp_path):
         SafeUnpickler(__import__('io').BytesIO(pickle.dumps(eval))).load()
 
 
+class AllocatesAnExabyte:
+    """What pickle stores for an empty array, numpy's _reconstruct(ndarray, shape, dtype),
+    with a shape of 2**60 bytes: loading it allocated before any check could run."""
+
+    def __reduce__(self):
+        return np.ndarray.__reduce__(np.zeros(1))[0], (np.ndarray, (2 ** 30, 2 ** 30), b'b')
+
+
+def test_a_pickle_that_builds_a_huge_array_is_refused_naming_the_file(tmp_path):
+    with open(tmp_path / 'bomb', 'wb') as f:
+        pickle.dump({'data': AllocatesAnExabyte(), 'labels': []}, f, protocol=2)
+    with pytest.raises(ValueError, match=r'bomb is not a CIFAR-10 batch: .*1152921504606846976 '
+                                         r'bytes'):
+        read_batch(tmp_path / 'bomb')
+
+
 @pytest.mark.parametrize('batch,message', [
     ({'data': np.zeros((2, 100), np.uint8), 'labels': [0, 1]}, r"'data' as a uint8 array"),
     ({'data': np.zeros((2, 3072), np.float32), 'labels': [0, 1]}, r"'data' as a uint8 array"),

@@ -99,6 +99,17 @@ def test_truncated_gzip_stream_is_an_error(tmp_path):
         read_idx(path)
 
 
+def test_corrupted_gzip_stream_names_the_file(tmp_path):
+    """Bytes overwritten inside the deflate stream: zlib's own error said nothing of which
+    file it was reading."""
+    data = gzip.compress(idx_bytes(np.ones((4, 28, 28), np.uint8)))
+    path = tmp_path / 'flipped.gz'
+    path.write_bytes(data[:10] + b'\xff' * 20 + data[30:])
+    with pytest.raises(ValueError, match=r'flipped.gz is a damaged or truncated gzip file '
+                                         r'\(.*invalid block type'):
+        read_idx(path)
+
+
 def test_mismatched_image_and_label_counts_is_an_error(tmp_path):
     write_mnist(tmp_path, 5, 4)
     with pytest.raises(ValueError, match='holds 5 images but .* holds 4 labels'):
