@@ -20,13 +20,17 @@ def clip_score(images, captions, model, batch_size=256):
     """100 x mean max(cos(image_n, caption_n), 0) for N images (N, C, H, W) in the range
     the model was trained on and N captions (strings, needing `model.tokenizer`, or token
     ids (N, L)). `model` is a minigen.contrastive.clip.CLIP (anything with image_embeddings and
-    text_embeddings returning normalised (N, D) arrays)."""
+    text_embeddings returning normalised (N, D) arrays). Non-finite embeddings raise a
+    ValueError."""
     n = len(images)
     if len(captions) != n or n == 0:
         raise ValueError(f"metrics.clip_score: need as many captions as images (and at least "
                          f"one), got {n} images and {len(captions)} captions")
     img = np.asarray(model.image_embeddings(images, batch_size), np.float64)
     txt = np.asarray(model.text_embeddings(captions, batch_size), np.float64)
+    if not (np.isfinite(img).all() and np.isfinite(txt).all()):
+        raise ValueError("metrics.clip_score: the model's image or text embeddings contain "
+                         "NaN or inf")
     # re-normalise in float64: cos is then exact whatever the model's dtype
     img /= np.maximum(np.linalg.norm(img, axis=1, keepdims=True), 1e-12)
     txt /= np.maximum(np.linalg.norm(txt, axis=1, keepdims=True), 1e-12)

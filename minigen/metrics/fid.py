@@ -27,11 +27,14 @@ covariance matrix and is an error. If the result is not finite, eps * I is added
 covariances and the computation repeated (as pytorch-fid does). All in float64.
 
 FID is biased in the number of samples n (it shrinks as n grows): compare only numbers
-computed with the same n, and with n at least the feature dimension so S has full rank.
+computed with the same n, and with n > D (the feature dimension) so S can have full rank:
+n samples give S a rank of at most n - 1, and fewer than D + 1 warn.
 In minigen the features come from a small classifier trained on the same domain
 (minigen.metrics.features), not from Inception: the numbers are "classifier FIDs", not
 comparable with published Inception FIDs.
 """
+import warnings
+
 import numpy as np
 
 
@@ -45,9 +48,21 @@ def _as_features(feats, name):
     return feats
 
 
+def _warn_if_rank_deficient(n, d, where):
+    """S from n samples has rank <= n - 1: below D + 1 samples it is singular and FID is
+    biased further than usual; say so, and how many would do."""
+    if n < d + 1:
+        warnings.warn(f"{where}: {n} samples of {d}-dimensional features give a singular "
+                      f"covariance (rank <= {n - 1}); FID needs at least {d + 1} samples per "
+                      f"set to be meaningful, and is only comparable between equal counts",
+                      UserWarning, stacklevel=3)
+
+
 def gaussian_stats(feats):
-    """mu (D,) and S (D, D) of features (N, D), in float64, S with the 1/(N-1) denominator."""
+    """mu (D,) and S (D, D) of features (N, D), in float64, S with the 1/(N-1) denominator;
+    warns when N < D + 1 (S is then singular)."""
     feats = _as_features(feats, 'gaussian_stats')
+    _warn_if_rank_deficient(*feats.shape, 'fid.gaussian_stats')
     return feats.mean(axis=0), np.cov(feats, rowvar=False).reshape(feats.shape[1], -1)
 
 
@@ -125,11 +140,15 @@ class FIDAccumulator:
         self.n, self.mu, self.M2 = 0, None, None
 
     def update(self, feats):
+        """Add a batch of features (B, D); returns self."""
         x = np.asarray(feats, dtype=np.float64)
         if x.ndim != 2 or (self.mu is not None and x.shape[1] != self.mu.shape[0]):
             raise ValueError(f"fid.FIDAccumulator.update: expected a batch of shape (B, D)"
                              f"{'' if self.mu is None else f' with D = {self.mu.shape[0]}'}, "
                              f"got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("fid.FIDAccumulator.update: the features contain NaN or inf; "
+                             "nothing was added")
         if len(x) == 0:
             return self
         mu_b = x.mean(axis=0)
@@ -145,9 +164,10 @@ class FIDAccumulator:
         return self
 
     def stats(self):
-        """(mu, S) of everything seen so far."""
+        """(mu, S) of everything seen so far; warns when fewer than D + 1 samples were seen."""
         if self.n < 2:
             raise ValueError(f"fid.FIDAccumulator.stats: need at least 2 samples, have {self.n}")
+        _warn_if_rank_deficient(self.n, len(self.mu), 'fid.FIDAccumulator.stats')
         return self.mu.copy(), self.M2 / (self.n - 1)
 
     def fid(self, other):

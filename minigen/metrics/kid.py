@@ -37,11 +37,14 @@ def mmd2_unbiased(x, y):
 
 
 def kid(feats_a, feats_b, subsets=100, subset_size=1000, seed=0):
-    """(mean, std) over `subsets` random subsets of the unbiased MMD^2 between two feature sets."""
+    """(mean, std) over `subsets` random subsets of the unbiased MMD^2 between two feature
+    sets (N_a, D) and (N_b, D); NaN or inf features raise a ValueError."""
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise ValueError(f"kid: expected feature sets (N_a, D) and (N_b, D), got {a.shape} "
                          f"and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("kid: the features contain NaN or inf")
     m = min(subset_size, len(a), len(b))
     if m < 2 or subsets < 1:
         raise ValueError(f"kid: need subsets >= 1 and at least 2 samples in each set, got "

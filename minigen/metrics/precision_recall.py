@@ -39,11 +39,14 @@ def manifold_coverage(points, manifold, radii, batch_size=1024):
 
 
 def precision_recall(feats_real, feats_fake, k=3, batch_size=1024):
-    """(precision, recall) of fake features against real ones, with k-NN balls."""
+    """(precision, recall) of fake features against real ones, with k-NN balls; NaN or inf
+    features raise a ValueError."""
     real, fake = np.asarray(feats_real, np.float64), np.asarray(feats_fake, np.float64)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
         raise ValueError(f"precision_recall: expected feature sets (N_real, D) and (N_fake, D), "
                          f"got {real.shape} and {fake.shape}")
+    if not (np.isfinite(real).all() and np.isfinite(fake).all()):
+        raise ValueError("precision_recall: the features contain NaN or inf")
     if not 1 <= k < min(len(real), len(fake)):
         raise ValueError(f"precision_recall: need 1 <= k < the size of each set, got k={k} "
                          f"with {len(real)} real and {len(fake)} fake samples")

@@ -20,6 +20,10 @@ the authors' ssim.m does with filter2(w, x, 'valid')), separately for every chan
 the result is the mean of the map over positions, channels and images. The 2-D Gaussian
 is separable, w = g g^T, so the filter is a 1-D one along rows then columns, done as a
 product of sliding windows with g (numpy.lib.stride_tricks.sliding_window_view).
+Images are channels first, each with 1 to 4 channels (gray, gray + alpha, RGB, RGBA): an
+(H, W, C) image read as (C, H, W) would slide the window over W and C, so a channel axis
+longer than 4 is refused as channels-last. NaN or inf pixels are refused too (they would
+make the mean NaN).
 SSIM is 1 only for identical images. scikit-image's default (7 x 7 uniform window, sample
 covariance, reflect padding) gives different numbers; this is the paper's setting.
 """
@@ -27,6 +31,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 K1, K2, WINDOW, SIGMA = 0.01, 0.03, 11, 1.5
+MAX_CHANNELS = 4  # gray, gray + alpha, RGB, RGBA
 
 
 def gaussian_window(size=WINDOW, sigma=SIGMA):
@@ -43,15 +48,26 @@ def _filter_valid(x, g):
 
 
 def _check_pair(a, b, name):
+    """a, b as float64 after checking: one shape (H, W), (C, H, W) or (N, C, H, W), channels
+    first with at most MAX_CHANNELS, every pixel finite."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape or a.ndim not in (2, 3, 4):
         raise ValueError(f"{name}: expected two images of one shape (H, W), (C, H, W) or "
                          f"(N, C, H, W), got {a.shape} and {b.shape}")
+    if a.ndim > 2 and a.shape[-3] > MAX_CHANNELS:
+        layout = '(C, H, W)' if a.ndim == 3 else '(N, C, H, W)'
+        move = 'x.transpose(2, 0, 1)' if a.ndim == 3 else 'x.transpose(0, 3, 1, 2)'
+        raise ValueError(f"{name}: images of shape {a.shape} read as {layout} have "
+                         f"{a.shape[-3]} channels, but an image has 1 to {MAX_CHANNELS}: they "
+                         f"look channels-last; pass them channels first ({move})")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"{name}: the images contain NaN or inf")
     return a, b
 
 
 def ssim_map(a, b, data_range=1.0):
-    """The SSIM map (..., H-10, W-10) of images a, b of shape (..., H, W)."""
+    """The SSIM map (..., H-10, W-10) of images a, b of shape (H, W), (C, H, W) or
+    (N, C, H, W); channels-last or non-finite images raise a ValueError."""
     a, b = _check_pair(a, b, 'ssim')
     if min(a.shape[-2:]) < WINDOW:
         raise ValueError(f"ssim: images must be at least {WINDOW}x{WINDOW} (the Gaussian "

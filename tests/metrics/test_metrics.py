@@ -78,7 +78,21 @@ def test_frechet_distance_singular_covariances_are_finite_and_correct():
     got = frechet_distance(np.zeros(10), S1, np.zeros(10), S2)
     assert np.isfinite(got)
     assert got == pytest.approx(np.trace(S1) + np.trace(S2) - 2 * tr, rel=1e-6, abs=1e-9)
-    assert fid(rng.normal(size=(5, 20)), rng.normal(size=(6, 20))) > 0
+    with pytest.warns(UserWarning, match='samples of 20-dimensional features'):
+        assert fid(rng.normal(size=(5, 20)), rng.normal(size=(6, 20))) > 0
+
+
+def test_fid_warns_with_fewer_samples_than_dimensions_and_says_how_many_are_needed():
+    rng = np.random.default_rng(7)
+    with pytest.warns(UserWarning, match=r'fid.gaussian_stats: 8 samples of 16-dimensional '
+                                         r'features.*at least 17'):
+        gaussian_stats(rng.normal(size=(8, 16)))
+    with pytest.warns(UserWarning, match=r'FIDAccumulator.stats: 10 samples.*at least 17'):
+        FIDAccumulator().update(rng.normal(size=(10, 16))).stats()
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # enough samples: silent
+        fid(rng.normal(size=(17, 16)), rng.normal(size=(40, 16)))
 
 
 def test_frechet_distance_rejects_non_covariances_and_bad_shapes():
@@ -92,7 +106,7 @@ def test_frechet_distance_rejects_non_covariances_and_bad_shapes():
 
 def test_fid_accumulator_equals_one_shot_statistics():
     rng = np.random.default_rng(6)
-    a = rng.normal(size=(257, 7)) * 100 + 1e4   # large offset: tests the stable update
+    a = rng.normal(size=(257, 7)) * 100 + 1e4   # float32 batches, accumulated in float64
     acc = FIDAccumulator()
     for i in range(0, len(a), 50):
         acc.update(a[i:i + 50].astype(np.float32))
@@ -102,6 +116,58 @@ def test_fid_accumulator_equals_one_shot_statistics():
     np.testing.assert_allclose(S, np.cov(a32, rowvar=False), rtol=1e-9, atol=1e-9)
     b = rng.normal(size=(100, 7))
     assert acc.fid(FIDAccumulator().update(b)) == pytest.approx(fid(a32, b), rel=1e-9)
+
+
+def test_fid_accumulator_stays_exact_at_an_offset_1e7_times_the_spread():
+    """Features N(1e7, 1): the textbook streaming update, sum x x^T / n - mu mu^T, loses
+    the covariance in the cancellation of two numbers near 1e14 (computed below: off by
+    more than 1e-3); Chan et al.'s update keeps it to round-off."""
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=(257, 7)) + 1e7
+    acc, sum_x, sum_xx = FIDAccumulator(), np.zeros(7), np.zeros((7, 7))
+    for i in range(0, len(a), 50):
+        batch = a[i:i + 50]
+        acc.update(batch)
+        sum_x, sum_xx = sum_x + batch.sum(0), sum_xx + batch.T @ batch
+    n, exact = len(a), np.cov(a, rowvar=False)           # two-pass: centred first
+    naive = (sum_xx - n * np.outer(sum_x / n, sum_x / n)) / (n - 1)
+    assert np.abs(naive - exact).max() > 1e-3
+    mu, S = acc.stats()
+    np.testing.assert_allclose(mu, a.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(S, exact, rtol=0, atol=1e-8)
+
+
+def test_every_metric_refuses_nan_features_or_pixels():
+    rng = np.random.default_rng(9)
+    feats, images = rng.normal(size=(20, 4)), rng.random((2, 3, 16, 16))
+    bad_feats, bad_images = feats.copy(), images.copy()
+    bad_feats[3, 1], bad_images[1, 2, 5, 5] = np.nan, np.nan
+    with pytest.raises(ValueError, match='kid: .*NaN or inf'):
+        kid(feats, bad_feats)
+    with pytest.raises(ValueError, match='precision_recall: .*NaN or inf'):
+        precision_recall(bad_feats, feats)
+    with pytest.raises(ValueError, match='fid.fid: .*NaN or inf'):
+        fid(feats, bad_feats)
+    acc = FIDAccumulator().update(feats)
+    with pytest.raises(ValueError, match='FIDAccumulator.update: .*NaN or inf'):
+        acc.update(bad_feats)
+    assert acc.n == 20
+    with pytest.raises(ValueError, match='ssim: .*NaN or inf'):
+        ssim(images, bad_images)
+    with pytest.raises(ValueError, match='psnr: .*NaN or inf'):
+        psnr(bad_images, images)
+    with pytest.raises(ValueError, match='inception_score'):
+        inception_score(np.full((4, 2), np.nan))
+
+    class NaNClip:  # a CLIP whose image embeddings went NaN
+        def image_embeddings(self, images, batch_size):
+            return bad_feats
+
+        def text_embeddings(self, captions, batch_size):
+            return feats
+    from minigen.metrics import clip_score
+    with pytest.raises(ValueError, match='clip_score: .*NaN or inf'):
+        clip_score(np.zeros((20, 1, 2, 2)), ['x'] * 20, NaNClip())
 
 
 # ---- Inception Score -----------------------------------------------------------------
@@ -219,9 +285,19 @@ def test_ssim_per_channel_mean_and_clear_errors():
     a, b = rng.random((3, 12, 12)), rng.random((3, 12, 12))
     assert ssim(a, b) == pytest.approx(np.mean([ssim(a[c], b[c]) for c in range(3)]), rel=1e-12)
     with pytest.raises(ValueError, match='at least 11x11'):
-        ssim(rng.random((28, 28, 3))[:, :5], rng.random((28, 28, 3))[:, :5])
+        ssim(rng.random((3, 28, 5)), rng.random((3, 28, 5)))
     with pytest.raises(ValueError, match='ssim'):
         ssim(a, b[:2])
+
+
+@pytest.mark.parametrize('shape', [(24, 24, 12), (2, 24, 24, 12), (32, 32, 3), (2, 32, 32, 1)])
+def test_ssim_refuses_channels_last_images(shape):
+    """(H, W, C) read as (C, H, W) slides the window over W and C: with C >= 11 that gave
+    a number, with fewer a message about the window size."""
+    rng = np.random.default_rng(4)
+    a, b = rng.random(shape), rng.random(shape)
+    with pytest.raises(ValueError, match=rf"ssim: .*{shape[-3]} channels.*channels-last"):
+        ssim(a, b)
 
 
 def test_psnr_formula_and_identical_images():
