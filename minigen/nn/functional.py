@@ -22,6 +22,12 @@ PyTorch's names. Where each one is implemented:
     convolution   conv2d, conv_transpose2d    autograd/ops/conv.py
     pooling       max_pool2d, avg_pool2d, interpolate
                                               autograd/ops/pool.py
+
+Arguments come in PyTorch's order, so a call written for torch.nn.functional means the
+same here: `pad` and `interpolate` are defined below with PyTorch's signatures over the
+engine's ops (F.interpolate(x, (4, 4)) resizes to 4x4; F.pad(x, p, 'reflect') names a
+mode), and cross_entropy's third argument is `weight` (losses.py). Where PyTorch has
+deprecated arguments in between (size_average, reduce), what follows is keyword-only.
 """
 from autograd.backend import array_module, rng
 from autograd.ops.elementwise import (relu, leaky_relu, silu, gelu, tanh, sigmoid,  # noqa: F401
@@ -29,7 +35,8 @@ from autograd.ops.elementwise import (relu, leaky_relu, silu, gelu, tanh, sigmoi
 from autograd.ops.softmax import softmax, log_softmax  # noqa: F401
 from autograd.ops.norm import group_norm, group_norm_silu, layer_norm, batch_norm  # noqa: F401
 from autograd.ops.attention import scaled_dot_product_attention  # noqa: F401
-from autograd.ops.shape import pad, embedding  # noqa: F401
+from autograd.ops.shape import embedding  # noqa: F401
+from autograd.ops import shape as _shape
 from autograd import as_tensor
 from .losses import (mse_loss, l1_loss, cross_entropy, binary_cross_entropy_with_logits,  # noqa
                      kl_div, gaussian_kl)
@@ -59,4 +66,28 @@ def dropout(x, p=0.5, training=True):
 
 
 from autograd.ops.conv import conv2d, conv_transpose2d  # noqa: E402, F401
-from autograd.ops.pool import max_pool2d, avg_pool2d, interpolate  # noqa: E402, F401
+from autograd.ops import pool as _pool  # noqa: E402
+from autograd.ops.pool import max_pool2d, avg_pool2d  # noqa: E402, F401
+
+PAD_MODES = ('constant', 'reflect', 'replicate', 'circular')  # torch.nn.functional.pad's
+
+
+def pad(input, pad, mode='constant', value=None):
+    """torch.nn.functional.pad: `pad` lists (before, after) pairs from the last axis
+    backward; mode 'constant' fills with `value` (default 0). PyTorch's other modes
+    ('reflect', 'replicate', 'circular') raise NotImplementedError rather than pad with
+    something else."""
+    if not isinstance(mode, str) or mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r} (the fill "
+                         f"value is the fourth argument, or value=)")
+    if mode != 'constant':
+        raise NotImplementedError(f"pad: mode {mode!r} is not implemented in minigen; only "
+                                  f"'constant' is")
+    return _shape.pad(input, pad, value=0.0 if value is None else value)
+
+
+def interpolate(input, size=None, scale_factor=None, mode='nearest', align_corners=False):
+    """torch.nn.functional.interpolate: resize images (N, C, H, W) to `size` (an int or
+    (H, W)) or by `scale_factor`, mode 'nearest' or 'bilinear' (autograd/ops/pool.py)."""
+    return _pool.interpolate(input, scale_factor=scale_factor, size=size, mode=mode,
+                             align_corners=align_corners)

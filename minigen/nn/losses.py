@@ -9,6 +9,9 @@ the textbook one:
     cross_entropy   -sum_c q_c log softmax(x)_c,  q = (1 - eps) onehot(y) + eps / C
                     (label smoothing: Szegedy et al. 2016, arXiv:1512.00567, sec. 7)
                                                             d/dx = softmax(x) - q
+                    with class weights w: -sum_c w_c q_c log softmax(x)_c, and
+                    'mean' divides by sum_n w_{y_n} (PyTorch's weighted mean)
+                                                d/dx = (sum_c w_c q_c) softmax(x) - w q
     binary_cross_entropy_with_logits
                     -y log sigma(x) - (1 - y) log(1 - sigma(x))
                     = max(x, 0) - x y + log(1 + e^-|x|)     d/dx = sigma(x) - y
@@ -21,7 +24,9 @@ the textbook one:
 
 `reduction` is 'mean' (over every element; for cross_entropy over the
 samples), 'sum' or 'none' (kl_div also has 'batchmean': the sum over the
-batch size, the true KL divergence per sample).
+batch size, the true KL divergence per sample). Arguments after those PyTorch takes
+positionally are keyword-only: PyTorch's third and fourth are weight or the deprecated
+size_average and reduce, so a positional 'sum' would mean something else there.
 """
 from autograd import Function, Tensor, as_tensor, where
 from autograd.backend import array_module
@@ -53,20 +58,22 @@ def _checked_target(op, input, target, reduction, allowed=('mean', 'sum', 'none'
     return target
 
 
-def mse_loss(input, target, reduction='mean'):
+def mse_loss(input, target, *, reduction='mean'):
     target = _checked_target('mse_loss', input, target, reduction)
     d = input - target
     return _reduce(d * d, reduction)
 
 
-def l1_loss(input, target, reduction='mean'):
+def l1_loss(input, target, *, reduction='mean'):
     target = _checked_target('l1_loss', input, target, reduction)
     return _reduce((input - target).abs(), reduction)
 
 
-def cross_entropy(logits, target, label_smoothing=0.0, reduction='mean'):
-    """logits (N, C) or (N, C, d1, ...), target integer classes (N) or (N, d1, ...).
-    loss_n = -sum_c q_nc log softmax(logits_n)_c with q = (1 - eps) onehot + eps / C."""
+def cross_entropy(logits, target, weight=None, *, reduction='mean', label_smoothing=0.0):
+    """logits (N, C) or (N, C, d1, ...), target integer classes (N) or (N, d1, ...),
+    weight None or one number per class (C,), as torch.nn.functional.cross_entropy.
+    loss_n = -sum_c w_c q_nc log softmax(logits_n)_c with q = (1 - eps) onehot + eps / C
+    (w_c = 1 without weight); 'mean' divides the sum by sum_n w_{target_n}."""
     op = 'cross_entropy'
     _check_reduction(op, reduction)
     xp = array_module(logits.data)
@@ -82,10 +89,20 @@ def cross_entropy(logits, target, label_smoothing=0.0, reduction='mean'):
                          f"but logits have {C} classes")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if weight is not None:
+        if not isinstance(weight, Tensor):
+            weight = Tensor(weight, dtype=logits.dtype, device=logits.device)
+        if weight.shape != (C,):
+            raise ValueError(f"{op}: weight must hold one number per class, shape ({C},), "
+                             f"got {weight.shape}")
     classes = xp.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))
     onehot = (xp.expand_dims(t, 1) == classes).astype(logits.dtype)
-    q = (1 - label_smoothing) * onehot + label_smoothing / C
-    loss = -(as_tensor(q) * log_softmax(logits, axis=1)).sum(axis=1)
+    q = as_tensor((1 - label_smoothing) * onehot + label_smoothing / C)
+    if weight is not None:
+        q = q * weight.reshape((1, C) + (1,) * (t.ndim - 1))             # w_c q_nc
+    loss = -(q * log_softmax(logits, axis=1)).sum(axis=1)
+    if weight is not None and reduction == 'mean':
+        return loss.sum() / weight[t].sum()                              # / sum_n w_{t_n}
     return _reduce(loss, reduction)
 
 
@@ -101,14 +118,14 @@ class BCEWithLogits(Function):
         return g * (x.sigmoid() - y), -g * x
 
 
-def binary_cross_entropy_with_logits(input, target, reduction='mean'):
+def binary_cross_entropy_with_logits(input, target, *, reduction='mean'):
     """-y log sigma(x) - (1 - y) log(1 - sigma(x)) for logits x, without overflow."""
     op = 'binary_cross_entropy_with_logits'
     target = _checked_target(op, input, target, reduction)
     return _reduce(BCEWithLogits.apply(input, target), reduction)
 
 
-def kl_div(input, target, reduction='mean', log_target=False):
+def kl_div(input, target, *, reduction='mean', log_target=False):
     """KL(target || model) pointwise, with `input` the model's log-probabilities:
     t (log t - input), taken as 0 where t = 0 (0 log 0 = 0); with log_target,
     target holds log t and the loss is e^t (t - input)."""

@@ -37,7 +37,8 @@ class Upsample(Module):
         self.mode, self.align_corners = mode, align_corners
 
     def forward(self, x):
-        return F.interpolate(x, self.scale_factor, self.size, self.mode, self.align_corners)
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                             align_corners=self.align_corners)
 
     def extra_repr(self):
         what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"

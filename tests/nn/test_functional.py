@@ -84,3 +84,29 @@ def test_dropout_is_reproducible_under_manual_seed_and_keeps_float32(device):
 def test_dropout_rejects_p_outside_0_1(p, device):
     with pytest.raises(ValueError, match=f"dropout: p must be in \\[0, 1\\], got {p}"):
         F.dropout(ag.ones(3, device=device), p)
+
+
+# --- positional arguments in PyTorch's order ----------------------------------------
+def test_interpolate_second_positional_is_size_as_in_pytorch(device):
+    """torch.nn.functional.interpolate(input, size=None, scale_factor=None, mode, ...):
+    F.interpolate(x, (4, 4)) resized to 4x4; it had scaled by 4 to 8x8."""
+    x = ag.arange(4.0, device=device).reshape(1, 1, 2, 2)
+    assert F.interpolate(x, (4, 4)).shape == (1, 1, 4, 4)
+    assert F.interpolate(x, 3).shape == (1, 1, 3, 3)
+    assert F.interpolate(x, None, 2).shape == (1, 1, 4, 4)
+    y = F.interpolate(x, None, 2, 'bilinear', True)   # align_corners: the corners stay
+    np.testing.assert_allclose(y.numpy()[0, 0, [0, 0, -1, -1], [0, -1, 0, -1]], [0, 1, 2, 3])
+
+
+def test_pad_third_positional_is_mode_as_in_pytorch(device):
+    """torch.nn.functional.pad(input, pad, mode='constant', value=None): F.pad(x, p,
+    'reflect') had taken 'reflect' as the fill value."""
+    x = ag.ones(2, 2, device=device)
+    np.testing.assert_array_equal(F.pad(x, (1, 0), 'constant', 5.0).numpy(), [[5, 1, 1]] * 2)
+    np.testing.assert_array_equal(F.pad(x, (0, 1)).numpy(), [[1, 1, 0]] * 2)
+    for mode in ('reflect', 'replicate', 'circular'):
+        with pytest.raises(NotImplementedError, match=rf"pad: mode {mode!r} is not "
+                                                      rf"implemented.*'constant'"):
+            F.pad(x, (1, 1), mode)
+    with pytest.raises(ValueError, match=r"pad: mode must be one of"):
+        F.pad(x, (1, 1), 2.0)

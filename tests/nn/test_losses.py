@@ -88,6 +88,46 @@ def test_cross_entropy_matches_numpy_with_label_smoothing(reduction, device, dat
     assert_gradients_close(fn, x)
 
 
+def np_weighted_cross_entropy(x, t, w, eps, reduction):
+    """torch's weighted cross entropy: loss_n = -sum_c w_c q_nc log softmax(x_n)_c, and the
+    mean divides by sum_n w_{t_n}, not by N."""
+    C = x.shape[1]
+    onehot = np.moveaxis(np.eye(C)[t], -1, 1)
+    q = ((1 - eps) * onehot + eps / C) * w.reshape((1, C) + (1,) * (x.ndim - 2))
+    loss = -(q * np_log_softmax(x, 1)).sum(1)
+    return loss.sum() / w[t].sum() if reduction == 'mean' else REDUCE[reduction](loss)
+
+
+@pytest.mark.parametrize('reduction', REDUCE)
+@given(data=st.data())
+def test_cross_entropy_third_positional_is_the_class_weight(reduction, device, data):
+    """torch.nn.functional.cross_entropy(input, target, weight=None, ...): F.cross_entropy(x,
+    y, w) had taken w as the label smoothing."""
+    N, C = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5))
+    extra = tuple(data.draw(st.lists(st.integers(1, 3), max_size=1)))
+    x = data.draw(tensors((N, C) + extra, low=-5, high=5, device=device))
+    t = data.draw(hnp.arrays(np.int64, (N,) + extra, elements=st.integers(0, C - 1)))
+    w = data.draw(hnp.arrays(np.float64, C, elements=st.floats(0.1, 3)))
+    eps = data.draw(st.sampled_from([0.0, 0.2]))
+
+    def fn(x):
+        return F.cross_entropy(x, ag.tensor(t, device=device), ag.tensor(w, device=device),
+                               reduction=reduction, label_smoothing=eps)
+
+    assert_forward_close(fn, lambda a: np_weighted_cross_entropy(a, t, w, eps, reduction), x)
+    assert_gradients_close(fn, x)
+
+
+def test_cross_entropy_weight_is_checked_and_the_rest_is_keyword_only(device):
+    x = ag.zeros(2, 3, device=device)
+    with pytest.raises(ValueError, match=r"cross_entropy: weight must hold one number per "
+                                         r"class, shape \(3,\), got \(2,\)"):
+        F.cross_entropy(x, [0, 1], [1.0, 2.0])
+    with pytest.raises(TypeError):
+        F.cross_entropy(x, [0, 1], None, 'sum')     # torch's 4th positional is size_average
+    assert F.cross_entropy(x, [0, 1], np.ones(3)).item() == pytest.approx(np.log(3))
+
+
 def test_cross_entropy_gradient_is_softmax_minus_smoothed_onehot(device):
     x = ag.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], dtype=ag.float64, device=device,
                   requires_grad=True)
