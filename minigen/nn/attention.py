@@ -33,7 +33,7 @@ import minigen.nn.functional as F
 
 from . import init
 from .linear import Linear, linear
-from .module import Module, Parameter
+from .module import Module, Parameter, check_size
 
 
 class MultiheadAttention(Module):
@@ -41,6 +41,10 @@ class MultiheadAttention(Module):
         super().__init__()
         if not batch_first:
             raise ValueError("MultiheadAttention: only batch_first=True (B, L, E) is supported")
+        embed_dim = check_size('MultiheadAttention', 'embed_dim', embed_dim)
+        num_heads = check_size('MultiheadAttention', 'num_heads', num_heads)
+        kdim, vdim = (None if d is None else check_size('MultiheadAttention', n, d)
+                      for n, d in (('kdim', kdim), ('vdim', vdim)))
         if embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim={embed_dim} must be divisible by "
                              f"num_heads={num_heads}")

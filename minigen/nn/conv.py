@@ -19,26 +19,30 @@ import autograd
 import minigen.nn.functional as F
 
 from . import init
-from .module import Module, Parameter
-
-
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+from .module import Module, Parameter, check_size
 
 
 class _ConvNd(Module):
-    """What the two layers share: the weight of `weight_shape`, the bias, init, repr."""
+    """What the two layers share: the size checks, the weight (C_a, C_b / groups, k, k),
+    the bias, init, repr. Every size is checked here, before the initialiser divides by
+    fan_in or a forward meets stride 0."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride, padding, dilation,
-                 groups, bias, weight_shape):
+                 groups, bias, transposed):
         super().__init__()
         name = type(self).__name__
+        in_channels, out_channels, groups = (check_size(name, n, v) for n, v in (
+            ('in_channels', in_channels), ('out_channels', out_channels), ('groups', groups)))
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: groups={groups} must divide in_channels={in_channels} "
                              f"and out_channels={out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.dilation, self.groups = _pair(padding), _pair(dilation), groups
+        self.kernel_size = check_size(name, 'kernel_size', kernel_size, pair=True)
+        self.stride = check_size(name, 'stride', stride, pair=True)
+        self.padding = check_size(name, 'padding', padding, least=0, pair=True)
+        self.dilation, self.groups = check_size(name, 'dilation', dilation, pair=True), groups
+        weight_shape = ((in_channels, out_channels // groups) if transposed
+                        else (out_channels, in_channels // groups))
         self.weight = Parameter(autograd.zeros(*weight_shape, *self.kernel_size))
         self.bias = Parameter(autograd.zeros(out_channels)) if bias else None
         self.reset_parameters()
@@ -65,7 +69,7 @@ class Conv2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  dilation=1, groups=1, bias=True):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, (out_channels, in_channels // groups))
+                         groups, bias, transposed=False)
 
     def forward(self, x):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
@@ -76,8 +80,13 @@ class ConvTranspose2d(_ConvNd):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  output_padding=0, groups=1, bias=True, dilation=1):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                         groups, bias, (in_channels, out_channels // groups))
-        self.output_padding = _pair(output_padding)
+                         groups, bias, transposed=True)
+        self.output_padding = check_size('ConvTranspose2d', 'output_padding', output_padding,
+                                         least=0, pair=True)
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride,
+                                                    self.dilation)):
+            raise ValueError(f"ConvTranspose2d: output_padding {self.output_padding} must be "
+                             f"smaller than stride {self.stride} or dilation {self.dilation}")
 
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding,

@@ -17,7 +17,7 @@ import math
 import autograd
 
 from . import init
-from .module import Module, Parameter
+from .module import Module, Parameter, check_size
 
 
 def linear(x, weight, bias=None):
@@ -36,7 +36,8 @@ def linear(x, weight, bias=None):
 class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
-        self.in_features, self.out_features = in_features, out_features
+        self.in_features = check_size('Linear', 'in_features', in_features)
+        self.out_features = check_size('Linear', 'out_features', out_features)
         self.weight = Parameter(autograd.zeros(out_features, in_features))
         self.bias = Parameter(autograd.zeros(out_features)) if bias else None
         self.reset_parameters()
@@ -58,7 +59,8 @@ class Linear(Module):
 class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim):
         super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
+        self.num_embeddings = check_size('Embedding', 'num_embeddings', num_embeddings)
+        self.embedding_dim = check_size('Embedding', 'embedding_dim', embedding_dim)
         self.weight = Parameter(autograd.zeros(num_embeddings, embedding_dim))
         init.normal_(self.weight)
 

@@ -21,6 +21,25 @@ from autograd import backend, no_grad
 from autograd.tensor import Tensor
 
 
+def check_size(layer, name, value, least=1, pair=False):
+    """A layer's size argument checked where the layer is built: an int >= least (with
+    pair=True, an int or a pair of them, returned as a pair). Anything else (0, a negative,
+    a float, a bool) raises a ValueError naming the layer and the argument, before an
+    initialiser divides by it or a forward trips over it."""
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= least
+    if pair:
+        values = (value, value) if isinstance(value, (int, np.integer)) and \
+            not isinstance(value, bool) else value
+        if isinstance(values, (tuple, list)) and len(values) == 2 and all(map(is_int, values)):
+            return tuple(int(v) for v in values)
+        raise ValueError(f"{layer}: {name} must be an int >= {least} or a pair of them, got "
+                         f"{value!r}")
+    if not is_int(value):
+        raise ValueError(f"{layer}: {name} must be an int >= {least}, got {value!r}")
+    return int(value)
+
+
 def zero_grads(params, set_to_none=True):
     """Forget the gradients of `params` (Module.zero_grad and Optimizer.zero_grad):
     drop them (the default, as PyTorch's), or fill the existing arrays with zeros."""

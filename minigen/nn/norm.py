@@ -28,7 +28,7 @@ composes GroupNorm and SiLU, since the modulation sits between the two.
 import autograd
 import minigen.nn.functional as F
 
-from .module import Module, Parameter
+from .module import Module, Parameter, check_size
 
 
 def _affine(shape, affine):
@@ -40,8 +40,11 @@ def _affine(shape, affine):
 class GroupNorm(Module):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
         super().__init__()
-        if num_groups <= 0 or num_channels % num_groups:
-            raise ValueError(f"GroupNorm: num_groups={num_groups} must divide "
+        name = type(self).__name__
+        num_groups = check_size(name, 'num_groups', num_groups)
+        num_channels = check_size(name, 'num_channels', num_channels)
+        if num_channels % num_groups:
+            raise ValueError(f"{name}: num_groups={num_groups} must divide "
                              f"num_channels={num_channels}")
         self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
         self.weight, self.bias = _affine((num_channels,), affine)
@@ -73,7 +76,15 @@ class GroupNormSiLU(GroupNorm):
 class LayerNorm(Module):
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        try:
+            shape = tuple(check_size('LayerNorm', 'normalized_shape', n) for n in shape)
+        except (ValueError, TypeError):
+            raise ValueError(f"LayerNorm: normalized_shape must be an int >= 1 or a tuple of "
+                             f"them, got {normalized_shape!r}") from None
+        if not shape:
+            raise ValueError("LayerNorm: normalized_shape must be an int >= 1 or a tuple of "
+                             "them, got ()")
         self.normalized_shape, self.eps = shape, eps
         self.weight, self.bias = _affine(shape, elementwise_affine)
 
@@ -91,6 +102,7 @@ class BatchNorm2d(Module):
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True):
         super().__init__()
+        num_features = check_size('BatchNorm2d', 'num_features', num_features)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight, self.bias = _affine((num_features,), affine)
         self.register_buffer('running_mean', autograd.zeros(num_features))

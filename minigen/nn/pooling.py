@@ -6,14 +6,21 @@ Each wraps one function (formulas in autograd/ops/pool.py and autograd/ops/shape
     Upsample(scale_factor)    nearest or bilinear resize (F.interpolate)
     Flatten()                 (N, C, H, W) -> (N, C H W): axes start_dim..end_dim as one
 """
+import numbers
+
 import minigen.nn.functional as F
 
-from .module import Module
+from .module import Module, check_size
 
 
 class _Pool2d(Module):
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
+        name = type(self).__name__
+        check_size(name, 'kernel_size', kernel_size, pair=True)
+        if stride is not None:
+            check_size(name, 'stride', stride, pair=True)
+        check_size(name, 'padding', padding, least=0, pair=True)
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
 
     def extra_repr(self):
@@ -33,6 +40,17 @@ class AvgPool2d(_Pool2d):
 class Upsample(Module):
     def __init__(self, size=None, scale_factor=None, mode='nearest', align_corners=False):
         super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError(f"Upsample: give exactly one of size and scale_factor, got "
+                             f"size={size!r}, scale_factor={scale_factor!r}")
+        if size is not None:
+            check_size('Upsample', 'size', size, pair=True)
+        else:
+            factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,)
+            if not all(isinstance(f, numbers.Real) and not isinstance(f, bool) and f > 0
+                       for f in factors) or len(factors) not in (1, 2):
+                raise ValueError(f"Upsample: scale_factor must be a positive number or a pair "
+                                 f"of them, got {scale_factor!r}")
         self.size, self.scale_factor = size, scale_factor
         self.mode, self.align_corners = mode, align_corners
 

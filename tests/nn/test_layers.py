@@ -496,3 +496,54 @@ def test_layer_repr_shows_arguments_and_parameter_counts():
         '  embed_dim=4, num_heads=2',
         '  (out_proj): Linear(in_features=4, out_features=4, bias=True)  # 20 parameters',
         ')']
+
+
+# --- sizes are checked when a layer is built --------------------------------------------
+SIZE = r"must be an int >= 1, got"
+BAD_LAYERS = [
+    (lambda: nn.Conv2d(3, 8, 0), rf"Conv2d: kernel_size {SIZE[:-5]} or a pair of them, got 0"),
+    (lambda: nn.Conv2d(3, 8, (3, 0)), r"Conv2d: kernel_size .* got \(3, 0\)"),
+    (lambda: nn.Conv2d(3, 8, (3, 3, 3)), r"Conv2d: kernel_size .* got \(3, 3, 3\)"),
+    (lambda: nn.Conv2d(3, 8, 3, stride=0), r"Conv2d: stride must be an int >= 1 or a pair"),
+    (lambda: nn.Conv2d(3, 8, 3, dilation=0), r"Conv2d: dilation must be an int >= 1"),
+    (lambda: nn.Conv2d(3, 8, 3, padding=-1), r"Conv2d: padding must be an int >= 0"),
+    (lambda: nn.Conv2d(0, 8, 3), rf"Conv2d: in_channels {SIZE} 0"),
+    (lambda: nn.Conv2d(3, 0, 3), rf"Conv2d: out_channels {SIZE} 0"),
+    (lambda: nn.Conv2d(4, 8, 3, groups=0), rf"Conv2d: groups {SIZE} 0"),
+    (lambda: nn.Conv2d(2.5, 8, 3), rf"Conv2d: in_channels {SIZE} 2.5"),
+    (lambda: nn.ConvTranspose2d(3, 0, 4), rf"ConvTranspose2d: out_channels {SIZE} 0"),
+    (lambda: nn.ConvTranspose2d(3, 8, 0), r"ConvTranspose2d: kernel_size must be"),
+    (lambda: nn.ConvTranspose2d(3, 8, 4, stride=0), r"ConvTranspose2d: stride must be"),
+    (lambda: nn.ConvTranspose2d(3, 8, 4, stride=2, output_padding=2),
+     r"ConvTranspose2d: output_padding \(2, 2\) must be smaller than stride \(2, 2\) or "
+     r"dilation \(1, 1\)"),
+    (lambda: nn.Linear(0, 4), rf"Linear: in_features {SIZE} 0"),
+    (lambda: nn.Linear(4, -1), rf"Linear: out_features {SIZE} -1"),
+    (lambda: nn.Linear(True, 4), rf"Linear: in_features {SIZE} True"),
+    (lambda: nn.Embedding(0, 4), rf"Embedding: num_embeddings {SIZE} 0"),
+    (lambda: nn.Embedding(10, 0), rf"Embedding: embedding_dim {SIZE} 0"),
+    (lambda: nn.GroupNorm(0, 8), rf"GroupNorm: num_groups {SIZE} 0"),
+    (lambda: nn.GroupNorm(2, 0), rf"GroupNorm: num_channels {SIZE} 0"),
+    (lambda: nn.GroupNormSiLU(2, 0), rf"GroupNormSiLU: num_channels {SIZE} 0"),
+    (lambda: nn.LayerNorm(0), rf"LayerNorm: normalized_shape {SIZE[:-5]} or a tuple of them, "
+                              r"got 0"),
+    (lambda: nn.LayerNorm((4, 0)), r"LayerNorm: normalized_shape .* got \(4, 0\)"),
+    (lambda: nn.BatchNorm2d(0), rf"BatchNorm2d: num_features {SIZE} 0"),
+    (lambda: nn.MultiheadAttention(8, 0), rf"MultiheadAttention: num_heads {SIZE} 0"),
+    (lambda: nn.MultiheadAttention(0, 1), rf"MultiheadAttention: embed_dim {SIZE} 0"),
+    (lambda: nn.MultiheadAttention(8, 2, kdim=0), rf"MultiheadAttention: kdim {SIZE} 0"),
+    (lambda: nn.MaxPool2d(0), r"MaxPool2d: kernel_size must be an int >= 1"),
+    (lambda: nn.AvgPool2d(2, stride=0), r"AvgPool2d: stride must be an int >= 1"),
+    (lambda: nn.AvgPool2d(2, padding=-1), r"AvgPool2d: padding must be an int >= 0"),
+    (lambda: nn.Upsample(), r"Upsample: give exactly one of size and scale_factor"),
+    (lambda: nn.Upsample(scale_factor=0), r"Upsample: scale_factor must be a positive number"),
+    (lambda: nn.Upsample(size=0), r"Upsample: size must be an int >= 1"),
+]
+
+
+@pytest.mark.parametrize('make,message', BAD_LAYERS)
+def test_impossible_sizes_are_refused_when_the_layer_is_built(make, message):
+    """Conv2d(3, 8, 0) and Linear(0, 4) died with ZeroDivisionError in their initialisers;
+    stride=0 was found only at the first forward; GroupNorm(2, 0) was accepted."""
+    with pytest.raises(ValueError, match=message):
+        make()
