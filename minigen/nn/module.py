@@ -219,23 +219,29 @@ class Module:
 
     def load_state_dict(self, state_dict):
         """Copy values (Tensors or arrays, any device) into the parameters and buffers.
-        Every key must match a parameter or buffer and have its shape; otherwise a
-        ValueError lists the missing, unexpected and mis-shaped keys and nothing changes."""
+        Every key must match a parameter or buffer and hold real numbers (bool, int or
+        float) of its shape. All of that is checked before anything is assigned: otherwise
+        a ValueError lists the missing, unexpected, mis-shaped and non-numeric keys and
+        nothing changes."""
         own = self.state_dict()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mis_shaped = [f"{k}: checkpoint {tuple(np.shape(_raw(v)))}, model {own[k].shape}"
-                      for k, v in state_dict.items()
-                      if k in own and tuple(np.shape(_raw(v))) != own[k].shape]
-        if missing or unexpected or mis_shaped:
+        values = {k: _as_array(v) for k, v in state_dict.items() if k in own}
+        mis_shaped = [f"{k}: checkpoint {tuple(np.shape(v))}, model {own[k].shape}"
+                      for k, v in values.items() if tuple(np.shape(v)) != own[k].shape]
+        non_numeric = [f"{k}: {getattr(v, 'dtype', type(v).__name__)}, not real numbers"
+                       for k, v in values.items() if getattr(v, 'dtype', None) is None
+                       or v.dtype.kind not in 'biuf']
+        if missing or unexpected or mis_shaped or non_numeric:
             parts = [f"{what} ({len(keys)}): {', '.join(keys)}" for what, keys in
                      (('missing keys', missing), ('unexpected keys', unexpected),
-                      ('shape mismatches', mis_shaped)) if keys]
+                      ('shape mismatches', mis_shaped), ('non-numeric values', non_numeric))
+                     if keys]
             raise ValueError(f"{type(self).__name__}.load_state_dict: the state dict does not "
                              f"match the model; nothing was loaded.\n  " + '\n  '.join(parts))
         with no_grad():
             for k, t in self._named('_parameters', '_buffers', once=False):
-                t.copy_(backend.to_device(_raw(state_dict[k]), t.device))
+                t.copy_(backend.to_device(values[k], t.device))
 
     # --- printing ----------------------------------------------------------------------
     def extra_repr(self):
@@ -257,3 +263,15 @@ class Module:
 
 def _raw(value):
     return value.data if isinstance(value, Tensor) else value
+
+
+def _as_array(value):
+    """A state-dict value as an array (NumPy or CuPy, as given; a list or number becomes a
+    NumPy array); None where it cannot be one."""
+    value = _raw(value)
+    if hasattr(value, 'dtype') and hasattr(value, 'shape'):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # ragged lists and the like
+        return None

@@ -157,6 +157,22 @@ def test_load_state_dict_names_every_bad_key_and_changes_nothing():
         np.testing.assert_array_equal(v.numpy(), before[k])
 
 
+@pytest.mark.parametrize('bad', [np.array(['a', 'b', 'c', 'd']), np.array([None] * 4),
+                                 np.array([1j] * 4), ['1', '2', '3', '4']])
+def test_load_state_dict_refuses_a_non_numeric_value_before_changing_anything(bad):
+    """running_var comes last: every weight before it had been overwritten when copying
+    it failed, although the docstring promised that nothing changes."""
+    b = Block()
+    before = {k: v.numpy().copy() for k, v in b.state_dict().items()}
+    sd = {k: v.numpy() + 1 for k, v in b.state_dict().items()}
+    sd['norm.running_var'] = bad
+    with pytest.raises(ValueError, match=r"(?s)Block.load_state_dict: .*nothing was loaded.*"
+                                         r"norm.running_var: .* not real numbers"):
+        b.load_state_dict(sd)
+    for k, v in b.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), before[k])
+
+
 def test_repr_nests_children_with_parameter_counts():
     seq = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
     assert repr(seq) == '\n'.join([
