@@ -12,8 +12,9 @@ Two modes:
     'direction'  one random unit direction d over all inputs at once (Chainer's
                  check_backward): <grad phi, d> vs (phi(x + eps d) - phi(x - eps d)) / 2 eps.
                  Two forwards, whatever the size: use it for layers and models.
-`gradgradcheck` applies the same check to the function x -> <v, grad phi(x)>
-built with create_graph=True: second-order gradients, as WGAN-GP needs.
+`gradgradcheck` applies the same check to (x, u) -> grad phi(x), built with
+create_graph=True, over x and over u: second-order gradients, as WGAN-GP needs, and how
+every backward uses the gradient it is handed.
 """
 import numpy as np
 
@@ -134,24 +135,37 @@ def _fail(raise_exception, message):
 
 
 def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4, mode='full', seed=1):
-    """Check second derivatives: gradcheck of x -> <v, d<u, fn(x)>/dx> (create_graph=True)."""
+    """Check second derivatives: gradcheck of (x, u) -> d<u, fn(x)>/dx, the gradients built
+    with create_graph=True, over both the inputs x and the upstream gradient u.
+
+    Over x this checks how each backward depends on its op's inputs; over u, how it
+    depends on the gradient it is handed. The first gradient is linear in u, but a
+    hand-written backward records its own graph, and a wrong derivative in u there
+    (SiLU's, a convolution's weight gradient) would pass a check that holds u constant
+    while a gradient penalty trains on it. In a failure report the inputs after fn's
+    own are the upstream gradients, one per output of fn."""
     from . import grad as autograd_grad
     rng = np.random.default_rng(seed + 1000)
     inputs = _prepare(list(inputs))
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
-    upstream = _upstream(fn, inputs, rng)
+    upstream = [Tensor._make(u) for u in _upstream(fn, inputs, rng)]
+    n = len(inputs)
 
-    def first_grads(*xs):
-        xs = list(xs)
+    def first_grads(*args):
         with enable_grad():  # the checker calls this under no_grad too
-            for i in diff:
-                if not xs[i].requires_grad:  # a shifted copy: make it a leaf again
-                    xs[i] = Tensor._make(xs[i].data).requires_grad_()
+            xs = [_leaf(x) if i in diff else x for i, x in enumerate(args[:n])]
+            us = [_leaf(u) for u in args[n:]]
             outs = fn(*xs)
             outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-            us = [Tensor._make(u.astype(o.dtype)) for o, u in zip(outs, upstream)]
-            gs = autograd_grad(list(outs), [xs[i] for i in diff], us, create_graph=True,
-                               allow_unused=True)
+            used = [(o, u.astype(o.dtype)) for o, u in zip(outs, us) if o.requires_grad]
+            gs = autograd_grad([o for o, _ in used], [xs[i] for i in diff],
+                               [u for _, u in used], create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
-    return gradcheck(first_grads, inputs, eps=eps, atol=atol, rtol=rtol, mode=mode, seed=seed)
+    return gradcheck(first_grads, inputs + upstream, eps=eps, atol=atol, rtol=rtol, mode=mode,
+                     seed=seed)
+
+
+def _leaf(t):
+    """t as a leaf that requires grad (the checker's shifted copies do not)."""
+    return t if t.requires_grad else Tensor._make(t.data).requires_grad_()

@@ -1,6 +1,7 @@
 """gradcheck and gradgradcheck themselves: they pass correct ops in both modes, and a
-deliberately wrong backward fails with a report naming the input, the worst index,
-and the analytic and numeric values."""
+deliberately wrong backward (or a backward's backward, in its input or in the upstream
+gradient) fails with a report naming the input, the worst index, and the analytic and
+numeric values."""
 import numpy as np
 import pytest
 
@@ -82,6 +83,38 @@ def test_gradgradcheck_catches_a_backward_that_leaves_the_graph(device):
     assert ag.gradcheck(DetachedSquare.apply, [x])
     with pytest.raises(GradcheckError, match="analytic 0, numeric"):
         ag.gradgradcheck(DetachedSquare.apply, [x])
+
+
+class SquareWrongInTheUpstreamGradient(ag.Function):
+    """x^2 with a hand-written backward, 2 x g, whose own backward is right in x and
+    wrong in g: d(2 x g)/dg = 2x, here 3x. First derivatives are right."""
+
+    def forward(self, x):
+        return x * x
+
+    def backward(self, g):
+        x, = self.inputs
+        return TwiceXTimesG.apply(x, g)
+
+
+class TwiceXTimesG(ag.Function):
+    def forward(self, x, g):
+        return 2 * x * g
+
+    def backward(self, gg):  # d/dx = 2 g (right), d/dg = 2 x (written wrong on purpose)
+        x, g = self.inputs
+        return gg * 2 * g, gg * 3 * x
+
+
+@pytest.mark.parametrize('mode', ['full', 'direction'])
+def test_gradgradcheck_checks_second_derivatives_in_the_upstream_gradient_too(device, mode):
+    """Holding the upstream gradient constant would pass this op; the check over u does
+    not (in the report, input 1 is the upstream gradient of fn's one output)."""
+    x = ag.tensor([0.5, -1.0, 2.0], device=device)
+    assert ag.gradcheck(SquareWrongInTheUpstreamGradient.apply, [x], mode=mode)
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(3,\)\)" if mode == 'full'
+                       else "direction"):
+        ag.gradgradcheck(SquareWrongInTheUpstreamGradient.apply, [x], mode=mode)
 
 
 def test_gradcheck_rejects_an_unknown_mode():
