@@ -32,7 +32,7 @@ from .creation import (tensor, as_tensor, zeros, ones, full, randn, rand, randin
                        float32, float64, int64, int32, bool_)
 from .ops.elementwise import (exp, log, sqrt, abs, tanh, sigmoid, relu, leaky_relu,  # noqa: F401
                               silu, gelu, softplus, clip, where, maximum, minimum)
-from .ops.reduce import mean  # noqa: F401
+from .ops.reduce import mean, std  # noqa: F401
 from .ops.shape import (reshape, squeeze, unsqueeze, flatten, cat, stack, split, chunk,  # noqa: F401
                         pad, gather, embedding)
 from .ops.linalg import matmul  # noqa: F401
@@ -57,6 +57,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    else:
+        grad_outputs = list(grad_outputs)
+    if len(grad_outputs) != len(outputs):  # zip would drop the extra outputs' gradients
+        raise ValueError(f"grad(): {len(outputs)} outputs but {len(grad_outputs)} "
+                         f"grad_outputs; give one per output (None for a scalar output)")
     seeds = []
     for out, g in zip(outputs, grad_outputs):
         if not out.requires_grad:

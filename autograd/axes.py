@@ -2,8 +2,8 @@
 
 A negative axis counts from the end (-1 is the last); an axis out of range is an
 IndexError that names the op it was given to. Reductions take None (all axes), one
-axis or several; shapes come as separate numbers, zeros(2, 3), or as one tuple,
-zeros((2, 3)).
+axis or several, named `axis`/`keepdims` (NumPy) or `dim`/`keepdim` (PyTorch); shapes
+come as separate numbers, zeros(2, 3), or as one tuple, zeros((2, 3)).
 """
 import numpy as np
 
@@ -31,6 +31,16 @@ def normalize_axes(axis, ndim, op):
     if len(set(axes)) != len(axes):
         raise ValueError(f"{op}: axis {axis} repeats an axis")
     return axes
+
+
+def reduction_args(op, axis, keepdims, dim, keepdim):
+    """A reduction's axes and keepdims from NumPy's names (axis, keepdims) or PyTorch's
+    (dim, keepdim); naming the axes both ways is a TypeError naming `op`."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give axis or dim, not both")
+        axis = dim
+    return axis, keepdims if keepdim is None else keepdim
 
 
 def shape_arg(shape):

@@ -49,6 +49,7 @@ class Function:
     @classmethod
     def apply(cls, *inputs, **params):
         """Run the op on Tensors and, in grad mode, record it in the graph."""
+        expect_tensors(cls.__name__, *inputs)
         fn = cls(**params)
         device = inputs[0].device
         for t in inputs[1:]:
@@ -110,6 +111,15 @@ class Function:
         keep = ('_inputs', '_versions', '_output', '_output_version', 'needs_input_grad')
         for key in [k for k in self.__dict__ if k not in keep]:
             del self.__dict__[key]  # arrays saved by forward
+
+
+def expect_tensors(op, *xs):
+    """Refuse anything but Tensors as `op`'s inputs (as torch.exp(2.0) does), naming the op,
+    instead of an AttributeError from deep inside the engine."""
+    for i, x in enumerate(xs):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{op}: expected a Tensor as input {i}, got {type(x).__name__}; "
+                            f"wrap it with autograd.tensor(...)")
 
 
 def _share_version(out, inputs):

@@ -116,8 +116,16 @@ class Tensor:
 
     # --- conversion -----------------------------------------------------------
     def numpy(self):
-        """The data as a NumPy array (copied off the GPU when needed)."""
-        return backend.to_numpy(self.data)
+        """The data as a NumPy array: on the CPU a read-only view (writing into it would
+        change, behind the version counter, an array that a backward may need), off the
+        GPU a copy. `.numpy().copy()` gives an array of your own to write into."""
+        if backend.array_module(self.data) is not np:
+            return backend.to_numpy(self.data)
+        if isinstance(self.data, np.generic):  # a 0-d result of NumPy: immutable already
+            return self.data
+        view = self.data.view()
+        view.flags.writeable = False
+        return view
 
     def item(self):
         if self.data.size != 1:
@@ -236,7 +244,11 @@ class Tensor:
             self._inplace(self.data)  # raises the readable error
         if isinstance(self.data, np.generic):
             self.data = np.asarray(self.data)
-        self.data[ops.shape.raw_index(index)] = _raw(value)
+        *views, last = ops.shape.torch_index_steps(ops.shape.raw_index(index))  # as x[index]
+        target = self.data
+        for step in views:
+            target = target[step]
+        target[last] = _raw(value)
         self._version += 1
 
     # --- operators ------------------------------------------------------------
@@ -325,35 +337,38 @@ class Tensor:
         return ops.elementwise.Relu.apply(self)
 
     def clip(self, min=None, max=None):
-        return ops.elementwise.Clip.apply(self, lo=min, hi=max)
+        return ops.elementwise.clip(self, min, max)
 
     clamp = clip
 
-    def sum(self, axis=None, keepdims=False):
-        return ops.reduce.Sum.apply(self, axis=normalize_axes(axis, self.ndim, 'sum'),
-                                    keepdims=keepdims)
+    # reductions take NumPy's axis/keepdims or PyTorch's dim/keepdim (ops/reduce.py)
+    def sum(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.reduce.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis=None, keepdims=False):
-        return ops.reduce.mean(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.reduce.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis=None, keepdims=False, correction=1):
-        return ops.reduce.Var.apply(self, axis=normalize_axes(axis, self.ndim, 'var'),
-                                    keepdims=keepdims, correction=correction)
+    def var(self, axis=None, *, keepdims=False, correction=None, dim=None, keepdim=None,
+            unbiased=None):
+        return ops.reduce.var(self, axis, keepdims=keepdims, correction=correction, dim=dim,
+                              keepdim=keepdim, unbiased=unbiased)
 
-    def max(self, axis=None, keepdims=False):
-        return ops.reduce.Max.apply(self, axis=normalize_axes(axis, self.ndim, 'max'),
-                                    keepdims=keepdims)
+    def std(self, axis=None, *, keepdims=False, correction=None, dim=None, keepdim=None,
+            unbiased=None):
+        return ops.reduce.std(self, axis, keepdims=keepdims, correction=correction, dim=dim,
+                              keepdim=keepdim, unbiased=unbiased)
 
-    def min(self, axis=None, keepdims=False):
-        return ops.reduce.Min.apply(self, axis=normalize_axes(axis, self.ndim, 'min'),
-                                    keepdims=keepdims)
+    def max(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.reduce.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmax(self, axis=None):
-        return Tensor._make(backend.array_module(self.data).argmax(self.data, axis=axis))
+    def min(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.reduce.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def logsumexp(self, axis=None, keepdims=False):
-        return ops.reduce.LogSumExp.apply(self, axis=normalize_axes(axis, self.ndim, 'logsumexp'),
-                                          keepdims=keepdims)
+    def argmax(self, axis=None, *, dim=None, keepdim=False):
+        return ops.reduce.argmax(self, axis, dim=dim, keepdim=keepdim)
+
+    def logsumexp(self, axis=None, keepdims=False, *, dim=None, keepdim=None):
+        return ops.reduce.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def softmax(self, axis=-1):
         return ops.softmax.softmax(self, axis)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ..backend import array_module
-from ..function import Function
+from ..function import Function, expect_tensors
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
@@ -126,6 +126,7 @@ def scaled_dot_product_attention(q, k, v, mask=None, is_causal=False, scale=None
     scale defaults to 1/sqrt(d). `mask` broadcasts to (..., L, S): boolean (True =
     attend) or float (added to the scores); it gets no gradient."""
     name = 'scaled_dot_product_attention'
+    expect_tensors(name, q, k, v)
     if min(q.ndim, k.ndim, v.ndim) < 2:
         raise ValueError(f"{name}: q, k, v need at least 2 dimensions, got shapes "
                          f"{q.shape}, {k.shape}, {v.shape}")

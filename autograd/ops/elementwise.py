@@ -8,7 +8,7 @@ constants: their own derivative is zero almost everywhere.
 import math
 
 from ..backend import array_module
-from ..function import Function
+from ..function import Function, expect_tensors
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor, _operands
 
@@ -66,8 +66,10 @@ class PowScalar(Function):
     def forward(self, x):
         return x ** self.p
 
-    def backward(self, g):  # d(x^p)/dx = p x^(p-1)
+    def backward(self, g):  # d(x^p)/dx = p x^(p-1); exactly 0 for p = 0 (not 0 * inf at x = 0)
         x, = self.inputs
+        if self.p == 0:  # a constant: so x ** 1's second derivative, through x ** 0, is 0 too
+            return _const(array_module(g.data).zeros_like(g.data))
         if self.p == 2:
             return g * (2 * x)
         return g * (self.p * x ** (self.p - 1))
@@ -238,6 +240,8 @@ class Softplus(Function):
 
 
 class Clip(Function):
+    """clip(x, lo, hi) for numbers lo and hi (either may be None)."""
+
     def forward(self, x):
         return array_module(x).clip(x, self.lo, self.hi)
 
@@ -249,6 +253,36 @@ class Clip(Function):
         if self.hi is not None:
             inside &= x.data <= self.hi
         return g * _const(inside)
+
+
+class ClipTensors(Function):
+    """clip(x, lo, hi) for Tensor bounds: max(x, lo), then min(., hi), so hi wins where
+    hi < lo (as torch.clamp). The inputs are x and the bounds present (has_lo, has_hi)."""
+
+    def forward(self, x, *bounds):
+        xp = array_module(x)
+        lo, hi = self._bounds(bounds)
+        out = x if lo is None else xp.maximum(x, lo)
+        return out if hi is None else xp.minimum(out, hi)
+
+    def _bounds(self, bounds):
+        bounds = list(bounds)
+        lo = bounds.pop(0) if self.has_lo else None
+        return lo, (bounds.pop(0) if self.has_hi else None)
+
+    def backward(self, g):  # PyTorch's masks: to x where lo <= x <= hi, to lo where
+        # x < lo < hi, to hi where x > hi or hi < lo (each is the input the output equals)
+        x, *bounds = (t.data for t in self.inputs)
+        lo, hi = self._bounds(bounds)
+        to_x = True
+        grads = []
+        if lo is not None:
+            to_x = x >= lo
+            grads.append(g * _const((x < lo) & (True if hi is None else lo < hi)))
+        if hi is not None:
+            to_x = to_x & (x <= hi)
+            grads.append(g * _const((x > hi) | (False if lo is None else hi < lo)))
+        return (g * _const(to_x), *grads)
 
 
 class Where(Function):
@@ -318,7 +352,16 @@ def leaky_relu(x, negative_slope=0.01): return LeakyRelu.apply(x, slope=negative
 def silu(x): return Silu.apply(x)
 def gelu(x): return Gelu.apply(x)
 def softplus(x): return Softplus.apply(x)
-def clip(x, min=None, max=None): return Clip.apply(x, lo=min, hi=max)  # noqa: A002
+
+
+def clip(x, min=None, max=None):  # noqa: A002 (torch.clamp's names)
+    """x limited to [min, max] (either may be None): numbers, or Tensors and arrays that
+    broadcast against x (Tensor bounds get gradients too, as in torch.clamp)."""
+    expect_tensors('clip', x)
+    if not any(isinstance(b, Tensor) or hasattr(b, 'shape') for b in (min, max)):
+        return Clip.apply(x, lo=min, hi=max)
+    bounds = [_operands(x, b)[1] for b in (min, max) if b is not None]
+    return ClipTensors.apply(x, *bounds, has_lo=min is not None, has_hi=max is not None)
 
 
 def where(cond, x, y):

@@ -7,7 +7,7 @@ back if A or B was broadcast. 1-D operands are promoted to matrices first, as
 numpy does, so the Function only ever sees ndim >= 2.
 """
 from ..backend import array_module
-from ..function import Function
+from ..function import Function, expect_tensors
 
 
 class MatMul(Function):
@@ -25,6 +25,7 @@ class MatMul(Function):
 
 
 def matmul(a, b):
+    expect_tensors('matmul', a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: both operands need at least one dimension; use * for scalars")
     squeeze = []

@@ -38,7 +38,7 @@ two agree):
 import math
 
 from ..backend import array_module
-from ..function import Function
+from ..function import Function, expect_tensors
 from ..grad_mode import is_grad_enabled
 from ..tensor import Tensor
 
@@ -233,6 +233,7 @@ def group_norm_silu(x, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 def _group_norm(name, op, x, num_groups, weight, bias, eps):
+    expect_tensors(name, x)
     if x.ndim < 2:
         raise ValueError(f"{name}: x must be (N, C, ...), got shape {x.shape}")
     N, C = x.shape[:2]
@@ -255,6 +256,7 @@ def _group_norm(name, op, x, num_groups, weight, bias, eps):
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Statistics over the last len(normalized_shape) axes, which must equal
     normalized_shape; weight and bias have that shape."""
+    expect_tensors('layer_norm', x)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
     if not 0 < k <= x.ndim or x.shape[x.ndim - k:] != shape:
@@ -275,6 +277,7 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         running_mean <- (1 - momentum) running_mean + momentum mean
         running_var  <- (1 - momentum) running_var  + momentum var * n / (n - 1)
     (the unbiased variance, as PyTorch). Eval: normalize with the running estimates."""
+    expect_tensors('batch_norm', x)
     if x.ndim < 2:
         raise ValueError(f"batch_norm: x must be (N, C, ...), got shape {x.shape}")
     C = x.shape[1]

@@ -7,7 +7,7 @@ Both backwards are fused into one closed form (below) instead of the chain
 of exp, sum and divide they would otherwise record.
 """
 from ..backend import array_module
-from ..function import Function
+from ..function import Function, expect_tensors
 from ..tensor import normalize_axis
 
 
@@ -36,10 +36,12 @@ class LogSoftmax(Function):
 
 def softmax(x, axis=-1, dim=None):
     """`dim` is PyTorch's name for `axis`; either may be given."""
+    expect_tensors('softmax', x)
     axis = axis if dim is None else dim
     return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, 'softmax'))
 
 
 def log_softmax(x, axis=-1, dim=None):
+    expect_tensors('log_softmax', x)
     axis = axis if dim is None else dim
     return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, 'log_softmax'))

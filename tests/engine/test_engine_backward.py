@@ -228,3 +228,14 @@ def test_grad_refuses_grad_outputs_of_the_wrong_shape():
     y = x * 2
     with pytest.raises(ValueError, match=r"grad\(\): grad_outputs has shape \(2,\)"):
         ag.grad(y, [x], grad_outputs=ag.ones(2))
+
+
+def test_grad_refuses_a_grad_outputs_list_of_another_length():
+    """zip would drop y2's gradient silently; as in PyTorch, the lengths must agree."""
+    x = ag.randn(3, requires_grad=True)
+    y1, y2 = x * 2, x * 3
+    with pytest.raises(ValueError, match=r"grad\(\): 2 outputs but 1 grad_outputs"):
+        ag.grad([y1, y2], [x], grad_outputs=[ag.ones(3)])
+    with pytest.raises(ValueError, match=r"grad\(\): 1 outputs but 2 grad_outputs"):
+        ag.grad(y1, [x], grad_outputs=[ag.ones(3), ag.ones(3)])
+    assert ag.grad([y1, y2], [x], grad_outputs=[ag.ones(3), ag.ones(3)])[0].tolist() == [5.0] * 3

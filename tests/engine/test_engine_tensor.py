@@ -11,6 +11,7 @@ import pytest
 
 import autograd as ag
 from autograd import backend
+from autograd.ops import attention, norm
 
 
 def test_constructors_give_float32_by_default_and_int64_for_integers(device):
@@ -202,3 +203,70 @@ def test_an_error_inside_a_forward_keeps_its_message_and_notes_the_op_and_shapes
 def test_a_mixed_device_op_on_a_real_gpu_names_both_devices():
     with pytest.raises(RuntimeError, match=r"Add: inputs are on different devices \(cuda and cpu"):
         ag.ones(2, device='cuda') + ag.ones(2)
+
+
+def test_numpy_of_a_tensor_cannot_be_written_into_behind_the_graph(device):
+    """x.exp() saves its output for the backward; a write into y.numpy() would change
+    x.grad silently. On the CPU numpy() is a read-only view, off the GPU a copy."""
+    x = ag.tensor([1.0, 2.0], dtype=np.float64, device=device, requires_grad=True)
+    y = x.exp()
+    a = y.numpy()
+    if device == 'cpu':
+        assert np.shares_memory(a, y.data)
+        with pytest.raises(ValueError, match="read-only"):
+            a[...] = 0
+    else:
+        a[...] = 0
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.exp([1.0, 2.0]))
+    b = y.numpy().copy()
+    b[0] = 5.0  # a copy is the caller's to change
+    assert y.tolist()[0] == np.exp(1.0)
+
+
+@pytest.mark.parametrize('call', [
+    lambda: ag.exp(2.0), lambda: ag.relu(np.ones(3)), lambda: ag.tanh([1.0]),
+    lambda: ag.softmax(np.ones(3)), lambda: ag.log_softmax(np.ones(3)),
+    lambda: ag.matmul(np.ones((2, 2)), ag.ones(2, 2)), lambda: ag.mean(np.ones(3)),
+    lambda: ag.reshape(np.ones(2), (2, 1)), lambda: ag.flatten(np.ones((2, 2))),
+    lambda: ag.squeeze(np.ones(2)), lambda: ag.unsqueeze(np.ones(2), 0),
+    lambda: ag.cat([np.ones(2), ag.ones(2)]), lambda: ag.stack([ag.ones(2), np.ones(2)]),
+    lambda: ag.split(np.ones(2), 1), lambda: ag.chunk(np.ones(2), 2),
+    lambda: ag.pad(np.ones(2), (1, 1)), lambda: ag.gather(np.ones(2), 0, [0]),
+    lambda: ag.embedding(ag.tensor([0]), np.ones((2, 2))), lambda: ag.clip(np.ones(2), 0, 1),
+    lambda: ag.softmax(2.0), lambda: ag.matmul(2.0, ag.ones(2)),
+    lambda: norm.layer_norm(np.ones((2, 3)), 3), lambda: norm.group_norm(np.ones((2, 2, 3)), 1),
+    lambda: norm.batch_norm(np.ones((2, 3)), None, None),
+    lambda: attention.scaled_dot_product_attention(np.ones((2, 2)), ag.ones(2, 2), ag.ones(2, 2))],
+    ids=['exp', 'relu', 'tanh', 'softmax', 'log_softmax', 'matmul', 'mean', 'reshape',
+         'flatten', 'squeeze', 'unsqueeze', 'cat', 'stack', 'split', 'chunk', 'pad', 'gather',
+         'embedding', 'clip', 'softmax_of_a_float', 'matmul_of_a_float', 'layer_norm',
+         'group_norm', 'batch_norm', 'attention'])
+def test_an_op_given_an_array_or_a_number_says_it_expected_a_tensor(call):
+    """As torch.exp(2.0) does, the op refuses and names itself; no AttributeError from
+    inside the engine."""
+    with pytest.raises(TypeError, match=r"^\w+: expected a Tensor .*, got (float|list|ndarray); "
+                                        r"wrap it with autograd\.tensor"):
+        call()
+
+
+class _NeedsTwoArguments(Exception):
+    def __init__(self, code, detail):
+        super().__init__(f"{code}: {detail}")
+
+
+class _RaisesAnErrorThatNeedsTwoArguments(ag.Function):
+    def forward(self, x):
+        raise _NeedsTwoArguments(7, "refused")
+
+
+def test_an_error_of_any_class_inside_a_forward_keeps_its_class_and_gets_the_note(device):
+    """The note is added to the error itself (no re-raise of type(e)(message), which fails
+    for a class whose constructor needs other arguments), so a string tensor's error reads."""
+    with pytest.raises(_NeedsTwoArguments, match="7: refused") as err:
+        _RaisesAnErrorThatNeedsTwoArguments.apply(ag.ones(2, device=device))
+    assert err.value.__notes__ == ["in _RaisesAnErrorThatNeedsTwoArguments.forward, with input "
+                                   "shapes (2,)"]
+    with pytest.raises(TypeError) as err:
+        ag.tensor(np.array(['a', 'b'])).exp()
+    assert err.value.__notes__ == ["in Exp.forward, with input shapes (2,)"]

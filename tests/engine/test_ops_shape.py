@@ -179,11 +179,12 @@ def test_gradient_matches_finite_differences(case, device, data):
     assert_gradients_close(fn, *xs)
 
 
-@pytest.mark.parametrize('case', [integer_array_index, gather, cat, pad],
-                         ids=['integer_array_index', 'gather', 'cat', 'pad'])
+@pytest.mark.parametrize('case', CASES, ids=ids)
 @settings(max_examples=6)
 @given(data=st.data())
 def test_second_derivative_matches_finite_differences(case, device, data):
+    """Squared (below), so that the second derivative in x is not 0; gradgradcheck also
+    checks each backward's graph in the upstream gradient (IndexAdd, ScatterAdd, ...)."""
     xs, fn, _ = case(data, device)
     assert_gradients_close(lambda *xs: _square(fn(*xs)), *xs, gradgrad=True)
 
@@ -238,3 +239,54 @@ def test_shape_op_errors_name_the_op_and_shapes(device):
         ag.gather(x, 0, np.zeros((2, 3)))
     with pytest.raises(TypeError, match="embedding: indices must be integers"):
         ag.embedding(np.zeros(3), x)
+
+
+def test_gather_with_a_smaller_index_gathers_over_the_index_extent_as_pytorch(device):
+    """torch.gather: out[i][j] = x[i][index[i][j]] for every (i, j) of the index, which may
+    be smaller than x outside the gather axis (never broadcast against x)."""
+    x = ag.tensor(np.arange(12.0).reshape(3, 4), dtype=np.float64, device=device)
+    index = np.array([[3, 0], [1, 1]])
+    assert ag.gather(x, 1, index).tolist() == [[3.0, 0.0], [5.0, 5.0]]
+    assert ag.gather(x, 0, np.array([[2], [0]])).tolist() == [[8.0], [0.0]]
+    assert ag.gradcheck(lambda x: ag.gather(x, 1, index) ** 2, [x])
+    assert ag.gradgradcheck(lambda x: ag.gather(x, 1, index) ** 2, [x])
+    with pytest.raises(ValueError, match=r"gather: index of shape \(4, 1\) is larger than the "
+                                         r"input \(3, 4\) along axis 0"):
+        ag.gather(x, 1, np.zeros((4, 1), np.int64))
+
+
+def test_split_and_chunk_of_an_empty_axis_give_empty_pieces_as_pytorch(device):
+    """torch.split gives one empty piece; torch.chunk gives `chunks` of them."""
+    x = ag.zeros(0, 3, device=device)
+    assert [p.shape for p in x.split(2)] == [(0, 3)]
+    assert [p.shape for p in x.split(0)] == [(0, 3)]
+    assert [p.shape for p in x.chunk(3)] == [(0, 3)] * 3
+    assert [p.shape for p in ag.chunk(x, 2, axis=0)] == [(0, 3)] * 2
+    with pytest.raises(ValueError, match="split: piece size must be positive"):
+        ag.zeros(2).split(0)
+
+
+@pytest.mark.parametrize('index, select_first', [
+    ((slice(None), [0, 1], slice(None), 0), lambda a: a[:, :, :, 0][:, [0, 1]]),
+    ((0, slice(None), [1, 0]), lambda a: a[0][:, [1, 0]]),
+    ((slice(None), 1, slice(None), [3, 0, 0]), lambda a: a[:, 1][:, :, [3, 0, 0]]),
+    ((Ellipsis, [1, 0], 2), lambda a: a[..., 2][..., [1, 0]]),
+    ((None, slice(1, 4), [2, 0], 0, [1, 1]), lambda a: a[None, 1:4, :, 0][:, :, [2, 0], [1, 1]]),
+    (([0, 4], slice(None), 1, [1, 0]), lambda a: a[:, :, 1][[0, 4], :, [1, 0]]),
+], ids=['slice-list-slice-int', 'int-slice-list', 'slice-int-slice-list', 'ellipsis-list-int',
+        'none-slice-list-int-list', 'list-slice-int-list'])
+def test_indexing_with_ints_and_arrays_places_dimensions_as_pytorch(index, select_first, device):
+    """PyTorch applies an int index first (select), then places the advanced-index
+    dimensions by NumPy's rule for arrays alone: x[:, [0, 1], :, 0] of a (5, 3, 2, 4)
+    tensor is (5, 2, 2), where NumPy, which counts the int as an advanced index, gives
+    (2, 5, 2). Writing through the same index follows the same rule."""
+    x = ag.randn(5, 3, 2, 4, dtype=np.float64, device=device)
+    want = select_first(x.numpy())
+    got = x[index]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert ag.gradcheck(lambda x: x[index], [x])
+    y = ag.zeros(5, 3, 2, 4, dtype=np.float64, device=device)
+    y[index] = ag.ones(*want.shape, dtype=np.float64, device=device)
+    positions = select_first(np.arange(y.size).reshape(y.shape))
+    np.testing.assert_array_equal(y.numpy().reshape(-1), np.isin(np.arange(y.size), positions))
