@@ -10,7 +10,8 @@ Every op of minigen is tested by one recipe, public here so that you can test yo
                         out non-contiguously in memory
     check forward       op(x) == reference(x), a plain NumPy formula
     check backward      op's vector-Jacobian product == central differences
-                        (autograd.gradcheck: float64, random upstream gradient)
+                        (autograd.gradcheck: float64, random upstream gradient), and
+                        optionally the backward's own (gradgradcheck, in x and in g)
 
 The strategies build on `hypothesis.extra.numpy` (`array_shapes`, `arrays`,
 `mutually_broadcastable_shapes`), as MyGrad's test suite does; `op_test` bundles the
@@ -113,8 +114,9 @@ def assert_forward_close(fn, reference, *inputs, rtol=1e-7, atol=1e-10):
 
 def assert_gradients_close(fn, *inputs, mode='full', atol=1e-7, rtol=1e-5, gradgrad=False):
     """fn's gradients (of every float input) match central differences in float64;
-    with `gradgrad`, its second derivatives too (create_graph=True). Raises an
-    AssertionError naming the input, the worst index, the analytic and numeric values."""
+    with `gradgrad`, its second derivatives too (create_graph=True), in the inputs and in
+    the upstream gradient (gradgradcheck). Raises an AssertionError naming the input, the
+    worst index, the analytic and numeric values."""
     gradcheck(fn, inputs, mode=mode, atol=atol, rtol=rtol)
     if gradgrad:
         gradgradcheck(fn, inputs, mode=mode)
