@@ -159,12 +159,17 @@ class UNet(nn.Module):
         'adagn'  adaptive group norm (Dhariwal & Nichol 2021)  SiLU(GN(h) (1 + scale) + shift),
                  (scale, shift) = Linear(SiLU(temb)); C_out * (4 base + 1) more weights a block;
     num_classes: class-conditional with labels y in [0, num_classes), plus `null_class`;
-    context_dim: cross-attention to a context (B, L, context_dim) in every AttnBlock.
+    context_dim: cross-attention to a context (B, L, context_dim) in every AttnBlock;
+    pooled_dim: a pooled context vector (B, pooled_dim), e.g. a caption's end-of-text
+        state, is projected and added to temb, so every ResBlock reads it, as Imagen adds
+        its pooled text embedding to the timestep embedding (Saharia et al. 2022,
+        arXiv:2205.11487, section 2.1 and appendix; SDXL does the same, Podell et al.
+        2023, arXiv:2307.01952): temb = time_mlp(emb(t)) + Linear(pooled).
     """
 
     def __init__(self, in_channels=1, resolution=32, base_channels=32, channel_mults=(1, 2, 2),
                  num_res_blocks=1, attention_resolutions=(8,), groups=8, dropout=0.0,
-                 time_injection='add', num_classes=None, context_dim=None):
+                 time_injection='add', num_classes=None, context_dim=None, pooled_dim=None):
         super().__init__()
         if time_injection not in ('add', 'adagn'):
             raise ValueError(f"UNet: time_injection must be 'add' or 'adagn', "
@@ -174,7 +179,7 @@ class UNet(nn.Module):
                              f"2^{len(channel_mults) - 1} for channel_mults {channel_mults}")
         self.in_channels, self.resolution, self.base_channels = (in_channels, resolution,
                                                                  base_channels)
-        self.num_classes, self.context_dim = num_classes, context_dim
+        self.num_classes, self.context_dim, self.pooled_dim = num_classes, context_dim, pooled_dim
         temb_dim = 4 * base_channels
         block = dict(temb_dim=temb_dim, groups=groups, dropout=dropout,
                      adaptive_norm=time_injection == 'adagn')
@@ -183,6 +188,8 @@ class UNet(nn.Module):
                                       nn.Linear(temb_dim, temb_dim))
         if num_classes is not None:
             self.class_emb = nn.Embedding(num_classes + 1, temb_dim)  # row num_classes: null
+        if pooled_dim is not None:
+            self.pooled_proj = nn.Linear(pooled_dim, temb_dim)
         self.conv_in = nn.Conv2d(in_channels, base_channels, 3, padding=1)
 
         self.down = nn.ModuleList()
@@ -221,18 +228,21 @@ class UNet(nn.Module):
         """The label meaning "no class" (classifier-free guidance)."""
         return self.num_classes
 
-    def forward(self, x, t, y=None, context=None, context_key_padding_mask=None):
+    def forward(self, x, t, y=None, context=None, context_key_padding_mask=None, pooled=None):
         """x (B, C, H, W); t (B,) integer timesteps; y (B,) labels (None: the null class);
         context (B, L, context_dim), for cross-attention, e.g. per-token text states;
         context_key_padding_mask (B, L) boolean, True at padding tokens (ignored), as
-        nn.MultiheadAttention's key_padding_mask (e.g. ids == pad id)."""
-        self._check_inputs(x, t, y, context, context_key_padding_mask)
+        nn.MultiheadAttention's key_padding_mask (e.g. ids == pad id); pooled (B, pooled_dim),
+        added to temb through a Linear (needed when the UNet was built with pooled_dim)."""
+        self._check_inputs(x, t, y, context, context_key_padding_mask, pooled)
         mask = context_key_padding_mask
         temb = self.time_mlp(timestep_embedding(t, self.base_channels).astype(x.dtype))
         if self.num_classes is not None:
             if y is None:
                 y = as_tensor(backend.array_module(t.data).full(x.shape[0], self.null_class))
             temb = temb + self.class_emb(y)
+        if self.pooled_dim is not None:
+            temb = temb + self.pooled_proj(pooled)  # Imagen: pooled text added to temb
         temb_act = F.silu(temb)  # every ResBlock reads SiLU(temb)
 
         h = self.conv_in(x)
@@ -261,7 +271,7 @@ class UNet(nn.Module):
                 h = layer(h)
         return self.conv_out(self.norm_out(h))  # SiLU(GN(h)), then the output conv
 
-    def _check_inputs(self, x, t, y, context, mask):
+    def _check_inputs(self, x, t, y, context, mask, pooled=None):
         want = (self.in_channels, self.resolution, self.resolution)
         if x.ndim != 4 or x.shape[1:] != want:
             raise ValueError(f"UNet: x must have shape (B, {want[0]}, {want[1]}, {want[2]}), "
@@ -282,6 +292,12 @@ class UNet(nn.Module):
                                     or context.shape[2] != self.context_dim):
             raise ValueError(f"UNet: context must have shape "
                              f"({x.shape[0]}, L, {self.context_dim}), got {context.shape}")
+        if (pooled is None) != (self.pooled_dim is None):
+            raise ValueError(f"UNet: built with pooled_dim={self.pooled_dim} but called with "
+                             f"pooled {None if pooled is None else pooled.shape}")
+        if pooled is not None and tuple(pooled.shape) != (x.shape[0], self.pooled_dim):
+            raise ValueError(f"UNet: pooled must have shape ({x.shape[0]}, {self.pooled_dim}), "
+                             f"got {pooled.shape}")
         if mask is not None and context is None:
             raise ValueError("UNet: context_key_padding_mask was given without a context")
         if mask is not None and tuple(mask.shape) != context.shape[:2]:

@@ -177,6 +177,39 @@ def test_no_label_means_the_null_class(device):
     assert not np.allclose(model(x, t, y=autograd.tensor([0, 1], device=device)).numpy(), null)
 
 
+def test_pooled_vector_is_projected_and_added_to_the_time_embedding(device):
+    """Imagen's pooled text embedding: temb = time_mlp(emb(t)) + Linear(pooled). With the
+    time MLP's last bias shifted by Linear(pooled) of one example, the UNet without a pooled
+    input gives the same output: the pooled vector enters only there."""
+    model = _tiny(device, pooled_dim=3)
+    plain = _tiny(device)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()
+                           if not k.startswith('pooled_proj.')})
+    x, t = autograd.randn(1, 1, 8, 8, device=device), autograd.tensor([7], device=device)
+    pooled = np.random.default_rng(1).standard_normal((1, 3)).astype(np.float32)
+    out = model(x, t, pooled=autograd.tensor(pooled, device=device)).numpy()
+    W, b = model.pooled_proj.weight.numpy(), model.pooled_proj.bias.numpy()
+    with autograd.no_grad():
+        bias = plain.time_mlp[2].bias
+        bias.copy_(autograd.tensor(bias.numpy() + pooled[0] @ W.T + b, device=device))
+    np.testing.assert_allclose(out, plain(x, t).numpy(), rtol=1e-4, atol=1e-5)
+    other = model(x, t, pooled=autograd.tensor(pooled + 1, device=device)).numpy()
+    assert not np.allclose(other, out, atol=1e-4)
+
+
+@settings(max_examples=3, suppress_health_check=DEVICE_OK)
+@given(seed=st.integers(0, 2 ** 16))
+def test_pooled_gradient_passes_gradcheck(device, seed):
+    model = _tiny(device, pooled_dim=3, context_dim=3).double()
+    rng = np.random.default_rng(seed)
+    x = autograd.tensor(rng.standard_normal((2, 1, 8, 8)), device=device)
+    context = autograd.tensor(rng.standard_normal((2, 4, 3)), device=device)
+    pooled = autograd.tensor(rng.standard_normal((2, 3)), device=device)
+    t = autograd.tensor(rng.integers(0, 1000, 2), device=device)
+    assert autograd.gradcheck(lambda x_, p_: model(x_, t, context=context, pooled=p_),
+                              [x, pooled], mode='direction', seed=seed)
+
+
 def test_padding_context_tokens_do_not_change_the_output(device):
     model = _tiny(device, context_dim=3)
     x, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 6], device=device)
@@ -234,6 +267,12 @@ def test_bad_inputs_are_clear_errors(device):
         with_context(x, t, context=context, context_key_padding_mask=np.zeros((2, 4), bool))
     with pytest.raises(ValueError, match='context_key_padding_mask was given without a context'):
         model(x, t, context_key_padding_mask=np.zeros((2, 3), bool))
+    with pytest.raises(ValueError, match='pooled_dim=None'):
+        model(x, t, pooled=autograd.randn(2, 3, device=device))
+    with pytest.raises(ValueError, match=r'pooled must have shape \(2, 3\)'):
+        _tiny(device, pooled_dim=3)(x, t, pooled=autograd.randn(2, 4, device=device))
+    with pytest.raises(ValueError, match='built with pooled_dim=3'):
+        _tiny(device, pooled_dim=3)(x, t)
     with pytest.raises(ValueError, match='resolution 10 must be divisible by 2\\^2'):
         UNet(resolution=10, channel_mults=(1, 2, 2))
 
