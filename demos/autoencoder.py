@@ -18,7 +18,8 @@ MNIST is not there).
 
     python -m demos.autoencoder [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--noise gaussian|masking] [--noise-level S] [--latent-dim D]
-        [--device cpu|cuda] [--seed S] [--out out/autoencoder] [--resume]
+        [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/autoencoder]
+        [--resume]
 
 Writes to --out: reconstructions.png, loss.png, metrics.json (held-out MSE, PSNR, SSIM of
 both models on clean and noisy inputs) and checkpoint.npz (which --resume continues).
@@ -34,27 +35,37 @@ from minigen import viz
 from minigen.autoencoders.autoencoder import Autoencoder, corrupt
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
-                               reconstruction_quality, resolve_preset, resume, save_checkpoint,
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
+                               load_image_dataset, non_negative_float, parse_run_args,
+                               positive_int, reconstruction_quality, resolve_preset,
                                write_metrics)
 
 PRESETS = {'quick': dict(steps=600, batch_size=64, hidden=(32, 64), lr=1e-3, latent_dim=32,
-                         noise='gaussian', noise_level=0.4, train_images=8000, eval_images=2000),
+                         noise='gaussian', noise_level=0.4, train_images=8000, eval_images=2000,
+                         checkpoint_every=200),
            'full': dict(steps=4000, batch_size=128, hidden=(32, 64), lr=1e-3, latent_dim=32,
-                        noise='gaussian', noise_level=0.4, train_images=8000, eval_images=2000)}
+                        noise='gaussian', noise_level=0.4, train_images=8000, eval_images=2000,
+                        checkpoint_every=1000)}
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default; '
+                                                '0 with --resume: evaluate)')
+    ap.add_argument('--batch-size', type=positive_int)
     ap.add_argument('--noise', choices=('gaussian', 'masking'))
-    ap.add_argument('--noise-level', type=float, help='sigma, or the share of pixels masked')
-    ap.add_argument('--latent-dim', type=int)
-    ap.add_argument('--train-images', type=int, help='first N digits to train on')
-    ap.add_argument('--eval-images', type=int, help='last N digits held out')
-    add_run_arguments(ap, 'autoencoder', PRESETS, datasets=('mnist', 'shapes'))
-    return ap.parse_args(argv)
+    ap.add_argument('--noise-level', type=non_negative_float,
+                    help='sigma, or the share of pixels masked')
+    ap.add_argument('--latent-dim', type=positive_int)
+    ap.add_argument('--train-images', type=positive_int, help='first N digits to train on')
+    ap.add_argument('--eval-images', type=positive_int, help='last N digits held out')
+    add_run_arguments(ap, 'autoencoder', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
+    args = parse_run_args(ap, argv)
+    if args.steps == 0 and not args.resume:
+        ap.error('--steps must be positive (0 only with --resume, to evaluate a saved run)')
+    if args.noise == 'masking' and args.noise_level is not None and args.noise_level > 1:
+        ap.error(f'--noise-level is the share of pixels masked: at most 1, got {args.noise_level}')
+    return args
 
 
 def build(shape, hp, device):
@@ -64,10 +75,11 @@ def build(shape, hp, device):
                                hp['noise_level']).to(device)}
 
 
-def train(models, opts, x_train, hp, start, history, device):
-    """hp['steps'] steps of both models on the same batches; the DAE corrupts x itself."""
+def train(models, opts, x_train, hp, steps, history, run, device):
+    """Both models over `steps` on the same batches (the DAE corrupts x itself),
+    checkpointed by `run`."""
     x_all = autograd.tensor(x_train, device=device)
-    bar = viz.progress(range(start, start + hp['steps']), 'train')
+    bar = viz.progress(steps, 'train')
     for step in bar:
         x = x_all[autograd.randint(0, len(x_train), (hp['batch_size'],), device=device)]
         for k, m in models.items():
@@ -78,7 +90,7 @@ def train(models, opts, x_train, hp, start, history, device):
             history[k].append(loss.item())
         if step % 20 == 0:
             bar.set_postfix({k: f'{np.mean(v[-20:]):.1f}' for k, v in history.items()})
-    return start + hp['steps']
+        run.step_done(step + 1)
 
 
 def reconstruct(models, held, hp, seed, device):
@@ -114,13 +126,17 @@ def main(argv=None):
     models = build(data.train.shape[1:], hp, args.device)
     opts = {k: Adam(m.parameters(), lr=hp['lr']) for k, m in models.items()}
     state = models | {f'{k}_opt': opt for k, opt in opts.items()}
-    step, saved = resume(args, 'autoencoder', config, state)
+    run = TrainingCheckpoints(args, 'autoencoder', config, state, hp['checkpoint_every'],
+                              extra=lambda: {'history': history})
+    step, saved = run.resume()
     history = {k: list(saved.get('history', {}).get(k, [])) for k in models}
 
     start = time.time()
-    step = train(models, opts, data.train, hp, step, history, args.device)
-    train_seconds = time.time() - start
-    save_checkpoint(args.out, step, config, state, history=history)
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train(models, opts, data.train, hp, range(step, end), history, run, args.device)
+    step, train_seconds = end, time.time() - start
+    run.save(step)
 
     noisy, rec = reconstruct(models, data.held, hp, args.seed, args.device)
     draw(data.held, noisy, rec, history, hp['noise'], args.out)

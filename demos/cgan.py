@@ -18,7 +18,7 @@ FID and friends against held-out real images.
 
     python -m demos.cgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--ngf W] [--ndf W] [--eval-samples N] [--device cpu|cuda]
-        [--seed S] [--out out/cgan] [--resume] [--loss nonsaturating|hinge]
+        [--checkpoint-every N] [--seed S] [--out out/cgan] [--resume] [--loss nonsaturating|hinge]
         [--g-conditioning concat|batchnorm] [--d-conditioning concat|projection]
 
 Writes to --out: classes.png (row k: ten samples of class k; column j shares its noise
@@ -41,42 +41,45 @@ from minigen.gans.sampling import class_grid, sample
 from minigen.metrics import evaluate_samples, load_feature_net
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
-                               save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
+                               parse_run_args, positive_int, resolve_preset, write_metrics,
+                               write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                         evals=4, eval_samples=1000),   # minutes on 2 CPU cores
+                         evals=4, eval_samples=1000, checkpoint_every=200),  # minutes, 2 cores
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                        evals=8, eval_samples=2000)}
+                        evals=8, eval_samples=2000, checkpoint_every=500)}
 Z_DIM = 100
 
 
 def parse_args(argv):
     """The flags (a flag named like a preset key overrides it) and the run's settings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--ngf', type=int, help="G's width (preset default)")
-    ap.add_argument('--ndf', type=int, help="D's width (preset default)")
-    ap.add_argument('--eval-samples', type=int,
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--ngf', type=positive_int, help="G's width (preset default)")
+    ap.add_argument('--ndf', type=positive_int, help="D's width (preset default)")
+    ap.add_argument('--eval-samples', type=positive_int,
                     help='samples per evaluation, and in samples.npy (preset default)')
     ap.add_argument('--loss', choices=('nonsaturating', 'hinge'), default='nonsaturating')
     ap.add_argument('--g-conditioning', choices=('concat', 'batchnorm'), default='concat')
     ap.add_argument('--d-conditioning', choices=('concat', 'projection'), default='concat')
-    add_run_arguments(ap, 'cgan', PRESETS, datasets=('mnist', 'shapes'))
-    args = ap.parse_args(argv)
+    add_run_arguments(ap, 'cgan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
+    args = parse_run_args(ap, argv)
     hp = resolve_preset(args, PRESETS)
-    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
+    if (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
         ap.error('--steps must be >= 1 (0 with --resume evaluates the saved run again) and '
                  '--eval-samples >= 4')
     return args, hp
 
 
-def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate, device):
+def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate,
+          losses, run, device):
     """The conditional GAN game over `steps`: one D step on real (x, y) pairs and detached
     fakes G(z, y) with uniformly drawn y, then one G step; evaluate(step) after each step
-    in `evaluate_at`. Returns the losses [L_D, L_G] of each step."""
-    losses, K, n = [], G.num_classes, hp['batch_size']
+    in `evaluate_at`; the losses [L_D, L_G] of each step go to `losses`; checkpointed by
+    `run`."""
+    K, n = G.num_classes, hp['batch_size']
     bar = viz.progress(steps, 'train')
     for step in bar:
         idx = autograd.randint(0, len(x), (n,), device=device)
@@ -95,7 +98,7 @@ def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate,
             bar.set_postfix(d=f'{d_loss.item():.3f}', g=f'{g_loss.item():.3f}')
         if step + 1 in evaluate_at:
             evaluate(step + 1)
-    return losses
+        run.step_done(step + 1)
 
 
 def evaluate(G, z_cols, z_eval, real, data, step, log, out):
@@ -139,20 +142,23 @@ def main(argv=None):
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d}
     config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf'],
               'conditioning': [args.g_conditioning, args.d_conditioning]}
-    start, saved = resume(args, 'cgan', config, state)
+    run = TrainingCheckpoints(args, 'cgan', config, state, hp['checkpoint_every'],
+                              extra=lambda: {'losses': np.array(log['losses']),
+                                             'trajectory': log['trajectory']})
+    start, saved = run.resume()
     log = {'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0,
            'trajectory': list(saved.get('trajectory', []))}
 
     # train, evaluating at `evals` evenly spaced steps up to the end, then at the end
-    end, tick = start + hp['steps'], time.time()
+    end, tick = run.end(start, hp['steps'], saved), time.time()
     evaluate_at = {round(end * (i + 1) / hp['evals']) for i in range(hp['evals'])}
     run_eval = lambda step: evaluate(G, z_cols, z_eval, real, data, step, log, args.out)
-    log['losses'] += train(G, D, opt_g, opt_d, x, labels, hp, args.loss, range(start, end),
-                           evaluate_at - {end}, run_eval, args.device)
+    with run:
+        train(G, D, opt_g, opt_d, x, labels, hp, args.loss, range(start, end),
+              evaluate_at - {end}, run_eval, log['losses'], run, args.device)
     train_seconds = time.time() - tick - log['eval_seconds']
     samples = run_eval(end)
-    save_checkpoint(args.out, end, config, state, losses=np.array(log['losses']),
-                    trajectory=log['trajectory'])
+    run.save(end)
 
     # sample, draw, report
     write_samples(args.out, samples, 'cgan')

@@ -21,7 +21,7 @@ afresh for --n-train and --n-test.
 
     python -m demos.clip [--preset quick|full] [--dataset shapes] [--steps N]
         [--batch-size B] [--n-train N] [--n-test N] [--widths W ...] [--text-width D]
-        [--device cpu|cuda] [--seed S] [--out out/clip] [--resume]
+        [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/clip] [--resume]
 
 Writes to --out: similarity.png (cosines of a batch of images and captions), loss.png,
 zero_shot.png (images with their predicted captions), metrics.json (zero-shot accuracy
@@ -46,15 +46,15 @@ from minigen.optim import Adam
 from minigen.viz.loss_curve import save_loss_curve
 from minigen.viz.similarity import save_similarity
 
-from demos.conventions import (add_run_arguments, resolve_preset, resume, save_checkpoint,
-                               write_metrics)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, parse_run_args,
+                               positive_int, resolve_preset, write_metrics)
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          text_width=64, text_layers=2, n_train=20000, n_test=1000, lr=1e-3,
-                         embed_dim=64),
+                         embed_dim=64, checkpoint_every=100),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
                         text_width=128, text_layers=3, n_train=50000, n_test=2000, lr=1e-3,
-                        embed_dim=64)}
+                        embed_dim=64, checkpoint_every=500)}
 # (shape, colour) pairs never shown in training: zero-shot on new combinations
 HELD_OUT = [(s, c) for s, c in itertools.product(range(len(SHAPES)), range(len(COLORS)))
             if (s + 2 * c) % 7 == 3]
@@ -84,15 +84,16 @@ def zero_shot(all_emb, image_emb, attrs):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (0: evaluate only)')
-    ap.add_argument('--batch-size', type=int, help='image-caption pairs per step')
-    ap.add_argument('--n-train', type=int, help='training pairs drawn (before the held-out '
-                                                 '(shape, colour) pairs are dropped)')
-    ap.add_argument('--n-test', type=int, help='test pairs')
-    ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
-    ap.add_argument('--text-width', type=int, help='Transformer width')
-    add_run_arguments(ap, 'clip', PRESETS, datasets=('shapes',))
-    return ap.parse_args(argv)
+    ap.add_argument('--steps', type=count, help='training steps in this run (0: evaluate only)')
+    ap.add_argument('--batch-size', type=positive_int, help='image-caption pairs per step')
+    ap.add_argument('--n-train', type=positive_int, help='training pairs drawn (before the '
+                                                         'held-out (shape, colour) pairs are '
+                                                         'dropped)')
+    ap.add_argument('--n-test', type=positive_int, help='test pairs')
+    ap.add_argument('--widths', type=positive_int, nargs='+', help='ResNet stage widths')
+    ap.add_argument('--text-width', type=positive_int, help='Transformer width')
+    add_run_arguments(ap, 'clip', PRESETS, datasets=('shapes',), checkpoints=True)
+    return parse_run_args(ap, argv)
 
 
 def load_pairs(hp, seed, tok):
@@ -113,8 +114,9 @@ def build(tok, hp, seed, device):
     return CLIP(image_encoder, text_encoder, embed_dim=hp['embed_dim'], tokenizer=tok).to(device)
 
 
-def train(model, opt, x_train, ids_train, hp, start, losses, scales, seed, device):
-    bar = viz.progress(range(start, start + hp['steps']), 'train')
+def train(model, opt, x_train, ids_train, hp, steps, losses, scales, seed, run, device):
+    """The symmetric contrastive loss over `steps`, checkpointed by `run`."""
+    bar = viz.progress(steps, 'train')
     for step in bar:
         rng = np.random.default_rng([seed, step])   # per-step stream: exact resume
         idx = rng.choice(len(x_train), hp['batch_size'], replace=False)
@@ -127,7 +129,7 @@ def train(model, opt, x_train, ids_train, hp, start, losses, scales, seed, devic
         scales.append(math.exp(model.logit_scale.item()))
         if step % 10 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-10:]):.3f}', scale=f'{scales[-1]:.1f}')
-    return start + hp['steps']
+        run.step_done(step + 1)
 
 
 def evaluate(model, test, seed):
@@ -190,15 +192,21 @@ def main(argv=None):
     opt = Adam(model.parameters(), lr=hp['lr'])
     config = {k: hp[k] for k in ('widths', 'stem_stride', 'text_width', 'text_layers',
                                  'embed_dim')} | {'dataset': args.dataset}
-    step, saved = resume(args, 'clip', config, {'model': model, 'opt': opt})
+    run = TrainingCheckpoints(args, 'clip', config, {'model': model, 'opt': opt},
+                              hp['checkpoint_every'], extra=lambda: {
+                                  'losses': losses, 'scales': scales, 'train_seconds':
+                                  time.time() - start + float(saved.get('train_seconds', 0.0))})
+    step, saved = run.resume()
     losses, scales = list(saved.get('losses', [])), list(saved.get('scales', []))
 
     start = time.time()
-    step = train(model, opt, x_train, ids_train, hp, step, losses, scales, args.seed,
-                 args.device)
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train(model, opt, x_train, ids_train, hp, range(step, end), losses, scales, args.seed,
+              run, args.device)
     train_seconds = time.time() - start + float(saved.get('train_seconds', 0.0))  # all runs
-    save_checkpoint(args.out, step, config, {'model': model, 'opt': opt}, losses=losses,
-                    scales=scales, train_seconds=train_seconds)
+    step = end
+    run.save(step)
 
     start = time.time()
     figures, embedded = evaluate(model, test, args.seed)

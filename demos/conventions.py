@@ -1,22 +1,29 @@
-"""What every training demo shares: flags, presets, data, resuming, and its outputs
-(demos/README.md, "conventions").
+"""What every training demo shares: flags, presets, data, resuming, checkpoints during
+training, and its outputs (demos/README.md, "conventions").
 
 A demo reads top to bottom as a short lab:
 
-    PRESETS = {'quick': dict(steps=600, batch_size=64, lr=1e-3, samples=256),   # ~minutes, 2 cores
+    PRESETS = {'quick': dict(steps=600, batch_size=64, lr=1e-3, samples=256,   # ~minutes, 2 cores
+                             checkpoint_every=200),
                'full':  dict(steps=20000, batch_size=128, lr=2e-4, samples=2000,
-                             mnist=dict(lr=1e-3))}                 # per-dataset overrides
+                             checkpoint_every=1000, mnist=dict(lr=1e-3))}  # per-dataset overrides
 
     def main(argv=None):
         ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-        ap.add_argument('--steps', type=int)           # a flag named like a preset key overrides it
+        ap.add_argument('--steps', type=count)         # a flag named like a preset key overrides it
+        ap.add_argument('--batch-size', type=positive_int)   # refused at parse time if 0
         add_run_arguments(ap, 'NAME', PRESETS, datasets=('mnist', 'shapes'))
-        args = ap.parse_args(argv)
+        args = parse_run_args(ap, argv)                # also makes --device the default device
         hp = resolve_preset(args, PRESETS)             # preset, then dataset overrides, then flags
         data = load_image_dataset(args.dataset, size=28, seed=args.seed, demo='NAME')
-        step, saved = resume(args, 'NAME', config, {'model': model, 'opt': opt})
-        ...                                            # train, sample, draw, evaluate
-        save_checkpoint(args.out, step, config, {'model': model, 'opt': opt}, losses=losses)
+        run = TrainingCheckpoints(args, 'NAME', config, {'model': model, 'opt': opt},
+                                  hp['checkpoint_every'], extra=lambda: {'losses': losses})
+        step, saved = run.resume()
+        with run:                                      # SIGINT/SIGTERM: save, then stop
+            for step in range(step, run.end(step, hp['steps'], saved)):
+                ...                                    # one training step
+                run.step_done(step + 1)                # saves every checkpoint_every steps
+        run.save(step + 1)
         write_samples(args.out, samples, 'NAME')      # samples.npy: (N, C, H, W) in [0, 1]
         return write_metrics(args.out, metrics)        # metrics.json, and a summary on stdout
 
@@ -24,8 +31,11 @@ MNIST_ROOT is where the MNIST demos look for the IDX files: ../shared/data/mnist
 checkout, or the folder named by the environment variable MINIGEN_MNIST. Only the 10,000
 test digits are assumed: the first 8,000 train, the last 2,000 are held out.
 """
+import argparse
 import json
 import os
+import signal
+import sys
 from collections import namedtuple
 
 import numpy as np
@@ -39,9 +49,29 @@ MNIST_ROOT = os.environ.get('MINIGEN_MNIST', os.path.normpath(os.path.join(
 
 # ----------------------------------------------------------------------------- flags, presets
 
-def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=None):
+def _number(kind, test, what):
+    """An argparse type: `kind` of the text, refused (exit status 2) unless test(value)."""
+    def parse(text):
+        value = kind(text)
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value"
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, 'a positive integer')
+count = _number(int, lambda v: v >= 0, 'a non-negative integer')
+positive_float = _number(float, lambda v: v > 0, 'positive')
+non_negative_float = _number(float, lambda v: v >= 0, 'non-negative')
+unit_float = _number(float, lambda v: 0 <= v <= 1, 'between 0 and 1')
+
+
+def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=None,
+                      checkpoints=False):
     """--preset (the keys of `presets`, default 'quick'), --dataset (its choices listed, even
-    when there is one), --device cpu|cuda, --seed, --out (default out/NAME) and --resume."""
+    when there is one), --device cpu|cuda, --seed, --out (default out/NAME), --resume and,
+    with `checkpoints` (the presets then hold checkpoint_every), --checkpoint-every N."""
     if presets is not None:
         ap.add_argument('--preset', choices=tuple(presets), default='quick',
                         help='quick: minutes on 2 CPU cores; full: for a GPU')
@@ -52,6 +82,18 @@ def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=Non
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--out', default=f'out/{name}')
     ap.add_argument('--resume', action='store_true', help='continue from --out/checkpoint.npz')
+    if checkpoints:
+        ap.add_argument('--checkpoint-every', type=positive_int, metavar='N',
+                        help='steps between checkpoints during training (preset default); '
+                             'SIGINT/SIGTERM also save before stopping')
+
+
+def parse_run_args(ap, argv=None):
+    """ap.parse_args(argv), then --device made the engine's default device, before anything
+    is built: with MINIGEN_DEVICE=cuda, `--device cpu` still builds every module on the CPU."""
+    args = ap.parse_args(argv)
+    autograd.backend.set_default_device(args.device)
+    return args
 
 
 def resolve_preset(args, presets):
@@ -136,10 +178,11 @@ def checkpoint_path(out):
 
 
 def resume(args, demo, config, state):
-    """Continue a run: with --resume, load OUT/checkpoint.npz, refuse it if its config (what
-    shapes the run: dataset, sizes, ...) differs from `config`, load every object of `state`
-    (anything with load_state_dict: models, optimizers, EMA, schedules) and the RNG, and
-    return (step, the extra arrays saved beside them). Without --resume: (0, {})."""
+    """Continue a run: with --resume, load OUT/checkpoint.npz, refuse it if another demo wrote
+    it or its config (what shapes the run: dataset, sizes, ...) differs from `config`, load
+    every object of `state` (anything with load_state_dict: models, optimizers, EMA,
+    schedules) and the RNG, and return (step, the extra arrays saved beside them). Without
+    --resume: (0, {})."""
     if not args.resume:
         return 0, {}
     path = checkpoint_path(args.out)
@@ -147,22 +190,103 @@ def resume(args, demo, config, state):
         raise SystemExit(f"demos.{demo} --resume: no checkpoint at {path}; run once without "
                          f"--resume first")
     ckpt = minigen.load(path)
+    written_by = ckpt.get('demo')
+    if written_by not in (None, demo):
+        raise SystemExit(f"demos.{demo} --resume: {path}: this checkpoint was written by "
+                         f"demos.{written_by}, not demos.{demo}")
+    missing = {'step', 'config', 'state', 'rng'} - set(ckpt)
+    if missing:
+        raise SystemExit(f"demos.{demo} --resume: {path} is not a demo's checkpoint (no "
+                         f"{', '.join(sorted(missing))})")
     if _plain(ckpt['config']) != _plain(config):
         raise SystemExit(f"demos.{demo} --resume: {path} holds a run with {ckpt['config']}; "
                          f"this run asks for {_plain(config)}")
+    if set(ckpt['state']) != set(state):
+        raise SystemExit(f"demos.{demo} --resume: {path} holds {sorted(ckpt['state'])}; this "
+                         f"run needs {sorted(state)}")
     for key, obj in state.items():
         obj.load_state_dict(ckpt['state'][key])
     autograd.backend.set_rng_state(ckpt['rng'])
     return int(ckpt['step']), ckpt['extra']
 
 
-def save_checkpoint(out, step, config, state, **extra):
-    """Write OUT/checkpoint.npz (atomically): the step, the config, every object's
-    state_dict, the RNG state and any extra arrays or dicts (losses, histories)."""
-    minigen.save({'step': step, 'config': _plain(config),
+def save_checkpoint(out, step, config, state, demo=None, **extra):
+    """Write OUT/checkpoint.npz (atomically): the demo's name (what --resume checks), the
+    step, the config, every object's state_dict, the RNG state and any extra arrays or dicts
+    (losses, histories)."""
+    minigen.save({'demo': demo, 'step': step, 'config': _plain(config),
                   'state': {key: obj.state_dict() for key, obj in state.items()},
                   'rng': autograd.backend.get_rng_state(), 'extra': extra},
                  checkpoint_path(out))
+
+
+class TrainingCheckpoints:
+    """Checkpoints while a demo trains, so that a kill loses at most `every` steps:
+
+    - run.step_done(step) after each step saves OUT/checkpoint.npz every `every` steps;
+    - inside `with run:` SIGINT (Ctrl-C) and SIGTERM (a scheduler's preemption) are held
+      until the step ends, then the run saves and stops (exit status 128 + the signal); a
+      second signal stops at once;
+    - the saves written during training record `until`, the step the run was heading for,
+      and run.end() of a --resume finishes that run: on the CPU the result is bit for bit the
+      uninterrupted run's (the RNG state is in every checkpoint). After a finished run,
+      `--steps N --resume` trains N more steps.
+
+    `extra()` gives the arrays and histories saved beside the state (read at each save)."""
+
+    def __init__(self, args, demo, config, state, every, extra=dict):
+        self.args, self.demo, self.config, self.state = args, demo, config, state
+        self.every, self.extra, self.until, self.caught = every, extra, None, None
+        self.previous = {}
+
+    def resume(self):
+        """resume(): (step, saved extras); (0, {}) without --resume."""
+        return resume(self.args, self.demo, self.config, self.state)
+
+    def end(self, step, steps, saved):
+        """The step this run trains to: where an interrupted run was heading, else step +
+        steps (`steps` 0: none, to evaluate a saved run again)."""
+        if steps == 0:
+            self.until = step
+        elif saved.get('until') is not None:
+            self.until = int(saved['until'])
+            print(f"demos.{self.demo}: continuing the interrupted run from step {step} to "
+                  f"{self.until}")
+        else:
+            self.until = step + steps
+        return self.until
+
+    def save(self, step, **until):
+        save_checkpoint(self.args.out, step, self.config, self.state, demo=self.demo,
+                        **self.extra(), **until)
+
+    def step_done(self, step):
+        """After each step: save every `every` steps (the final save comes after the loop),
+        or save and stop if a signal came during the step."""
+        if self.caught is not None:
+            self.save(step, until=self.until)
+            name = signal.Signals(self.caught).name
+            print(f"demos.{self.demo}: {name} at step {step}: saved "
+                  f"{checkpoint_path(self.args.out)}; --resume continues", file=sys.stderr)
+            raise SystemExit(128 + self.caught)
+        if step % self.every == 0 and step != self.until:
+            self.save(step, until=self.until)
+
+    def _catch(self, signum, frame):
+        self.caught = signum
+        signal.signal(signum, self.previous[signum])  # a second one acts at once
+
+    def __enter__(self):
+        try:
+            self.previous = {s: signal.signal(s, self._catch)
+                             for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: signals cannot be caught here
+            self.previous = {}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
 
 # ----------------------------------------------------------------------------- outputs

@@ -17,7 +17,7 @@ it the demo falls back to --dataset shapes (3 x 32 x 32) and says so.
 
     python -m demos.dcgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--ngf W] [--ndf W] [--eval-samples N] [--device cpu|cuda]
-        [--seed S] [--out out/dcgan] [--resume]
+        [--checkpoint-every N] [--seed S] [--out out/dcgan] [--resume]
 
 Writes to --out: samples_<step>.png (64 fixed-noise samples at each evaluation),
 samples.png (the last), progress.gif, interpolation.png (G along straight lines between
@@ -39,39 +39,39 @@ from minigen.gans.sampling import interpolate, sample
 from minigen.metrics import evaluate_samples
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
-                               save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
+                               parse_run_args, positive_int, resolve_preset, write_metrics,
+                               write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                         evals=4, eval_samples=1000),   # minutes on 2 CPU cores
+                         evals=4, eval_samples=1000, checkpoint_every=200),  # minutes, 2 cores
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                        evals=8, eval_samples=2000)}
+                        evals=8, eval_samples=2000, checkpoint_every=500)}
 Z_DIM = 100
 
 
 def parse_args(argv):
     """The flags (a flag named like a preset key overrides it) and the run's settings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--ngf', type=int, help="G's width (preset default)")
-    ap.add_argument('--ndf', type=int, help="D's width (preset default)")
-    ap.add_argument('--eval-samples', type=int,
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--ngf', type=positive_int, help="G's width (preset default)")
+    ap.add_argument('--ndf', type=positive_int, help="D's width (preset default)")
+    ap.add_argument('--eval-samples', type=positive_int,
                     help='samples per evaluation, and in samples.npy (preset default)')
-    add_run_arguments(ap, 'dcgan', PRESETS, datasets=('mnist', 'shapes'))
-    args = ap.parse_args(argv)
+    add_run_arguments(ap, 'dcgan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
+    args = parse_run_args(ap, argv)
     hp = resolve_preset(args, PRESETS)
-    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
+    if (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
         ap.error('--steps must be >= 1 (0 with --resume evaluates the saved run again) and '
                  '--eval-samples >= 4')
     return args, hp
 
 
-def train(G, D, opt_g, opt_d, x, hp, steps, evaluate_at, evaluate, device):
+def train(G, D, opt_g, opt_d, x, hp, steps, evaluate_at, evaluate, losses, run, device):
     """The GAN game over `steps`: one D step on a real batch and a detached fake batch,
-    then one G step; evaluate(step) after each step in `evaluate_at`. Returns the losses
-    [L_D, L_G] of each step."""
-    losses = []
+    then one G step; evaluate(step) after each step in `evaluate_at`. The losses [L_D, L_G]
+    of each step go to `losses`; checkpointed by `run`."""
     bar = viz.progress(steps, 'train')
     for step in bar:
         real = x[autograd.randint(0, len(x), (hp['batch_size'],), device=device)]
@@ -89,7 +89,7 @@ def train(G, D, opt_g, opt_d, x, hp, steps, evaluate_at, evaluate, device):
             bar.set_postfix(d=f'{d_loss.item():.3f}', g=f'{g_loss.item():.3f}')
         if step + 1 in evaluate_at:
             evaluate(step + 1)
-    return losses
+        run.step_done(step + 1)
 
 
 def evaluate(G, z_fixed, z_eval, real, dataset, step, log, out):
@@ -147,20 +147,24 @@ def main(argv=None):
     z_eval = autograd.randn(hp['eval_samples'], Z_DIM, device=args.device)  # the metrics'
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d}
     config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf']}
-    start, saved = resume(args, 'dcgan', config, state)
+    run = TrainingCheckpoints(args, 'dcgan', config, state, hp['checkpoint_every'],
+                              extra=lambda: {'losses': np.array(log['losses']),
+                                             'trajectory': log['trajectory'],
+                                             'grids': log['grids']})
+    start, saved = run.resume()
     log = {'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0,
            'trajectory': list(saved.get('trajectory', [])), 'grids': list(saved.get('grids', []))}
 
     # train, evaluating at `evals` evenly spaced steps up to the end, then at the end
-    end, tick = start + hp['steps'], time.time()
+    end, tick = run.end(start, hp['steps'], saved), time.time()
     evaluate_at = {round(end * (i + 1) / hp['evals']) for i in range(hp['evals'])}
     run_eval = lambda step: evaluate(G, z_fixed, z_eval, real, data.name, step, log, args.out)
-    log['losses'] += train(G, D, opt_g, opt_d, x, hp, range(start, end), evaluate_at - {end},
-                           run_eval, args.device)
+    with run:
+        train(G, D, opt_g, opt_d, x, hp, range(start, end), evaluate_at - {end}, run_eval,
+              log['losses'], run, args.device)
     train_seconds = time.time() - tick - log['eval_seconds']
     samples = run_eval(end)
-    save_checkpoint(args.out, end, config, state, losses=np.array(log['losses']),
-                    trajectory=log['trajectory'], grids=np.stack(log['grids']))
+    run.save(end)
 
     # sample, draw, report
     write_samples(args.out, samples, 'dcgan')

@@ -30,7 +30,8 @@ which are legible at 16x16 where the small ones are a few pixels of colour.
     python -m demos.ddpm [--preset quick|full] [--dataset shapes|mnist|folder] [--data-dir D]
         [--class-cond] [--compare-samplers] [--steps N] [--minutes M] [--batch-size B]
         [--objective eps|x0|v] [--min-snr-gamma G] [--time-cond add|adagn]
-        [--device cpu|cuda] [--seed S] [--out out/ddpm] [--resume]
+        [--sample-steps N] [--eta E] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
+        [--out out/ddpm] [--resume]
 
 Writes to --out: samples.png, samples.npy ((N, C, H, W) in [0, 1]), reverse.gif (noise to
 image, x_t beside x0_hat), loss.png, loss_vs_t.png (training loss per timestep bucket),
@@ -53,21 +54,25 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
                                TimestepLoss, UNet)
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
-                               sample_quality, save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
+                               non_negative_float, parse_run_args, positive_float, positive_int,
+                               resolve_preset, sample_quality, unit_float, write_metrics,
+                               write_samples)
 
 # One place for every setting; a flag named like a key overrides it, and the dict under a
 # dataset's name overrides the preset for that dataset (demos/conventions.resolve_preset).
 PRESETS = {
     'quick': dict(steps=1850, batch_size=32, lr=1e-3, warmup=100, ema=0.995, samples=256,
-                  preview_every=150, objective='v', min_snr_gamma=None, time_cond='add',
+                  preview_every=150, checkpoint_every=300, objective='v', min_snr_gamma=None,
+                  time_cond='add',
                   sizes=('large',), resolution=16, base_channels=32, channel_mults=(1, 2),
                   # MNIST: a narrower net at 28x28 taking larger steps
                   mnist=dict(steps=450, batch_size=64, lr=2e-3, preview_every=75,
                              resolution=28, base_channels=16, channel_mults=(1, 2, 2))),
     # sized for a GPU (a few minutes on one; hours on 2 CPU cores)
     'full': dict(steps=20000, batch_size=128, lr=2e-4, warmup=1000, ema=0.999, samples=256,
-                 preview_every=2000, objective='v', min_snr_gamma=None, time_cond='add',
+                 preview_every=2000, checkpoint_every=2000, objective='v', min_snr_gamma=None,
+                 time_cond='add',
                  sizes=SIZES, resolution=32, base_channels=64, channel_mults=(1, 2, 2),
                  mnist=dict(steps=6000, batch_size=128, lr=1e-3, warmup=200, samples=2000,
                             preview_every=500, resolution=28, base_channels=32)),
@@ -77,43 +82,45 @@ PREVIEW = (0.05, 0.25, 0.5, 0.75, 0.95)  # noise levels of the x0_hat previews, 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(ap, 'ddpm', PRESETS, datasets=('shapes', 'mnist', 'folder'))
+    add_run_arguments(ap, 'ddpm', PRESETS, datasets=('shapes', 'mnist', 'folder'),
+                      checkpoints=True)
     ap.add_argument('--data-dir', help='MNIST IDX files (mnist) or an image folder (folder)')
     ap.add_argument('--class-cond', action='store_true', help='labels + classifier-free guidance')
-    ap.add_argument('--guidance', type=float, nargs='+', default=[0.0, 1.0, 3.0],
+    ap.add_argument('--guidance', type=non_negative_float, nargs='+', default=[0.0, 1.0, 3.0],
                     help='guidance scales of cfg_grid.png; samples.npy uses the last')
     ap.add_argument('--compare-samplers', action='store_true',
                     help='DDPM vs DDIM at 1000 / 100 / 20 steps from the same x_T')
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default; '
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default; '
                     '0 with --resume: sample the saved run only)')
-    ap.add_argument('--minutes', type=float,
+    ap.add_argument('--minutes', type=non_negative_float,
                     help='stop training after this many minutes, even before --steps')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--samples', type=int, help='images to generate (preset default)')
-    ap.add_argument('--sample-steps', type=int, default=50, help='DDIM steps for the samples')
-    ap.add_argument('--eta', type=float, default=0.0,
-                    help='DDIM eta (0 deterministic, 1 DDPM-like)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--samples', type=positive_int, help='images to generate (preset default)')
+    ap.add_argument('--sample-steps', type=positive_int, default=50,
+                    help='DDIM steps for the samples (at most --timesteps)')
+    ap.add_argument('--eta', type=unit_float, default=0.0,
+                    help='DDIM eta in [0, 1] (0 deterministic, 1 DDPM-like)')
     ap.add_argument('--objective', choices=('eps', 'x0', 'v'),
                     help='what the UNet predicts (preset default v; Ho et al. use eps)')
-    ap.add_argument('--min-snr-gamma', type=float, metavar='G',
+    ap.add_argument('--min-snr-gamma', type=positive_float, metavar='G',
                     help='Min-SNR loss weighting min(SNR_t, G) (Hang et al. 2023; off by '
                          'default, 5 in the paper)')
     ap.add_argument('--time-cond', choices=('add', 'adagn'),
                     help="how the UNet takes t: 'add' to the features (Ho et al., the "
                          "default) or 'adagn', a scale and shift of each GroupNorm")
-    ap.add_argument('--base-channels', type=int, help='UNet width (preset default)')
-    ap.add_argument('--n-train', type=int, default=20000, help='shapes images to train on')
+    ap.add_argument('--base-channels', type=positive_int, help='UNet width (preset default)')
+    ap.add_argument('--n-train', type=positive_int, default=20000,
+                    help='shapes images to train on')
     ap.add_argument('--sizes', nargs='+', choices=SIZES,
                     help='shapes object sizes to train on (quick: large only, legible at 16x16)')
-    ap.add_argument('--timesteps', type=int, default=1000, help='T of the linear schedule')
-    args = ap.parse_args(argv)
-    if args.steps is not None and (args.steps < 0 or (args.steps == 0 and not args.resume)):
-        ap.error(f"--steps must be positive (0 only with --resume, to sample from a saved "
-                 f"run), got {args.steps}")
-    if args.min_snr_gamma is not None and args.min_snr_gamma <= 0:
-        ap.error(f"--min-snr-gamma must be positive (5 in Hang et al.), got {args.min_snr_gamma}")
-    if args.samples is not None and args.samples < 1:
-        ap.error(f"--samples must be positive, got {args.samples}")
+    ap.add_argument('--timesteps', type=positive_int, default=1000,
+                    help='T of the linear schedule')
+    args = parse_run_args(ap, argv)
+    if args.steps == 0 and not args.resume:
+        ap.error("--steps must be positive (0 only with --resume, to sample from a saved run)")
+    if args.sample_steps > args.timesteps:  # the sampler's own check, before any training
+        ap.error(f"--sample-steps {args.sample_steps} exceeds --timesteps {args.timesteps}: "
+                 f"DDIM visits a subset of the T steps")
     return args
 
 
@@ -138,7 +145,11 @@ def setup(args, hp):
     run.config = {'dataset': args.dataset, 'class_cond': args.class_cond, 'net': net,
                   'channels': C, 'T': args.timesteps, 'objective': hp['objective'],
                   'time_cond': hp['time_cond']}
-    run.step, saved = resume(args, 'ddpm', run.config, run_state(run))
+    run.checkpoints = TrainingCheckpoints(args, 'ddpm', run.config, run_state(run),
+                                          hp['checkpoint_every'],
+                                          extra=lambda: checkpoint_extra(run))
+    run.step, saved = run.checkpoints.resume()
+    run.end = run.checkpoints.end(run.step, hp['steps'], saved)
     if saved:
         run.losses, run.model.diffusion_config = list(saved['losses']), saved['diffusion_config']
         run.by_t.total = np.array(saved['by_t_total'])
@@ -158,11 +169,20 @@ def run_state(run):
     return {'model': run.model, 'opt': run.opt, 'lr_schedule': run.lr_schedule, 'ema': run.ema}
 
 
+def checkpoint_extra(run):
+    """What the checkpoint keeps beside the state: the histories, previews and the
+    diffusion settings the samplers read."""
+    return {'losses': np.array(run.losses), 'by_t_total': run.by_t.total,
+            'by_t_count': run.by_t.count, 'previews': {str(k): v for k, v in run.previews.items()},
+            'diffusion_config': run.model.diffusion_config}
+
+
 def train(run, args, hp):
-    """Algorithm 1 for hp['steps'] steps (fewer if --minutes runs out), with x0_hat previews
-    every hp['preview_every'] steps and at the end; then the checkpoint."""
-    began, cpu_began, steps, first = time.time(), time.process_time(), hp['steps'], run.step
-    bar = viz.progress(range(first, first + steps), 'train')
+    """Algorithm 1 to run.end (earlier if --minutes runs out), with x0_hat previews every
+    hp['preview_every'] steps and at the end, checkpointed every hp['checkpoint_every']
+    steps, on SIGINT/SIGTERM, and at the end."""
+    began, cpu_began, first, end = time.time(), time.process_time(), run.step, run.end
+    bar = viz.progress(range(first, end), 'train')
     for step in bar:
         idx = autograd.randint(0, len(run.data.train), (hp['batch_size'],), device=args.device)
         t = run.schedule.sample_timesteps(hp['batch_size'], device=args.device)
@@ -183,17 +203,15 @@ def train(run, args, hp):
         if step % 25 == 0:
             bar.set_postfix(loss=f'{np.mean(run.losses[-25:]):.4f}')
         out_of_time = args.minutes is not None and time.time() - began > 60 * args.minutes
-        if run.step % hp['preview_every'] == 0 or run.step == first + steps or out_of_time:
+        if run.step % hp['preview_every'] == 0 or run.step == end or out_of_time:
             preview(run, args, hp['objective'])
         if out_of_time:
             print(f"demos.ddpm: --minutes {args.minutes:g} reached after {run.step - first} "
-                  f"of {steps} steps")
+                  f"of {end - first} steps")
             bar.close()
             break
-    save_checkpoint(args.out, run.step, run.config, run_state(run), losses=np.array(run.losses),
-                    by_t_total=run.by_t.total, by_t_count=run.by_t.count,
-                    previews={str(k): v for k, v in run.previews.items()},
-                    diffusion_config=run.model.diffusion_config)
+        run.checkpoints.step_done(run.step)
+    run.checkpoints.save(run.step)
     return {'steps': run.step - first, 'train_seconds': time.time() - began,
             'train_cpu_seconds': time.process_time() - cpu_began}
 
@@ -351,7 +369,8 @@ def main(argv=None):
     os.makedirs(os.path.join(args.out, 'previews'), exist_ok=True)
     autograd.manual_seed(args.seed)
     run = setup(args, hp)
-    timing = train(run, args, hp)
+    with run.checkpoints:
+        timing = train(run, args, hp)
 
     samples, trajectory, sample_timing = sample(run, args, hp)
     write_samples(args.out, samples, 'ddpm')

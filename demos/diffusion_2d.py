@@ -18,7 +18,7 @@ with sigma_t^2 = beta_t and no noise at the last step. The schedule is the linea
 beta_t = linspace(1e-4, 0.02, T) * 1000 / T.
 
     python -m demos.diffusion_2d [--preset quick|full] [--dataset 8gaussians|...] [--steps N]
-        [--batch-size B] [--samples N] [--device cpu|cuda] [--seed S]
+        [--batch-size B] [--samples N] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
         [--out out/diffusion_2d] [--resume]
 
 Writes to --out: samples.png (data beside samples), points.npy (the samples, (N, 2)),
@@ -40,11 +40,13 @@ from minigen.data.toy2d import NAMES, toy2d, modes
 from minigen.diffusion import linear_schedule, diffusion_loss, ddpm_sample, TimestepLoss
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, resolve_preset, resume, save_checkpoint,
-                               write_metrics)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, parse_run_args,
+                               positive_int, resolve_preset, write_metrics)
 
-PRESETS = {'quick': dict(steps=8000, batch_size=256, lr=1e-3, T=100, samples=2000),
-           'full': dict(steps=30000, batch_size=512, lr=1e-3, T=200, samples=5000)}
+PRESETS = {'quick': dict(steps=8000, batch_size=256, lr=1e-3, T=100, samples=2000,
+                         checkpoint_every=2000),
+           'full': dict(steps=30000, batch_size=512, lr=1e-3, T=200, samples=5000,
+                        checkpoint_every=5000)}
 
 
 class Denoiser(nn.Module):
@@ -103,23 +105,21 @@ def scatter_panels(data, samples, path, left_title, right_title):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(ap, 'diffusion_2d', PRESETS, datasets=NAMES, default_dataset='8gaussians')
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--samples', type=int, help='points to generate (preset default)')
-    args = ap.parse_args(argv)
-    if args.steps is not None and (args.steps < 0 or (args.steps == 0 and not args.resume)):
-        ap.error(f"--steps must be positive (0 only with --resume), got {args.steps}")
-    for flag in ('batch_size', 'samples'):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            ap.error(f"--{flag.replace('_', '-')} must be positive, got {getattr(args, flag)}")
+    add_run_arguments(ap, 'diffusion_2d', PRESETS, datasets=NAMES, default_dataset='8gaussians',
+                      checkpoints=True)
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--samples', type=positive_int, help='points to generate (preset default)')
+    args = parse_run_args(ap, argv)
+    if args.steps == 0 and not args.resume:
+        ap.error("--steps must be positive (0 only with --resume)")
     return args
 
 
-def train(model, opt, schedule, x_data, args, hp, step, losses):
-    """Algorithm 1 for hp['steps'] steps from `step`; returns the seconds it took."""
+def train(model, opt, schedule, x_data, args, hp, steps, losses, run):
+    """Algorithm 1 over `steps`, checkpointed by `run`; returns the seconds it took."""
     began = time.time()
-    bar = viz.progress(range(step, step + hp['steps']), 'train')
+    bar = viz.progress(steps, 'train')
     for step in bar:
         idx = autograd.randint(0, len(x_data), (hp['batch_size'],), device=args.device)
         loss = diffusion_loss(model, schedule, x_data[idx])
@@ -129,6 +129,7 @@ def train(model, opt, schedule, x_data, args, hp, step, losses):
         losses.append(loss.item())
         if step % 50 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-50:]):.4f}')
+        run.step_done(step + 1)
     return time.time() - began
 
 
@@ -168,14 +169,20 @@ def main(argv=None):
     model = Denoiser().to(args.device)
     opt = Adam(model.parameters(), lr=hp['lr'])
     config = {'dataset': args.dataset, 'T': hp['T']}
-    step, saved = resume(args, 'diffusion_2d', config, {'model': model, 'opt': opt})
+    run = TrainingCheckpoints(args, 'diffusion_2d', config, {'model': model, 'opt': opt},
+                              hp['checkpoint_every'], extra=lambda: {
+                                  'losses': np.array(losses),
+                                  'diffusion_config': model.diffusion_config})
+    step, saved = run.resume()
     losses = list(saved.get('losses', []))
     model.diffusion_config = saved.get('diffusion_config')
 
-    train_seconds = train(model, opt, schedule, x_data, args, hp, step, losses)
-    step += hp['steps']
-    save_checkpoint(args.out, step, config, {'model': model, 'opt': opt},
-                    losses=np.array(losses), diffusion_config=model.diffusion_config)
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train_seconds = train(model, opt, schedule, x_data, args, hp, range(step, end), losses,
+                              run)
+    step = end
+    run.save(step)
     by_t = loss_against_t(model, schedule, args, scale)
 
     began, trajectory = time.time(), []  # Algorithm 2, recording x_t for the GIF

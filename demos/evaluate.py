@@ -49,7 +49,8 @@ from minigen.data.idx import load_mnist
 from minigen.data.shapes import make_shapes
 from minigen.metrics import evaluate_features, fid, kid, load_feature_net
 
-from demos.conventions import FEATURE_NET_INPUT, MNIST_ROOT, add_run_arguments, fit_to_feature_net
+from demos.conventions import (FEATURE_NET_INPUT, MNIST_ROOT, add_run_arguments,
+                               fit_to_feature_net, parse_run_args, positive_int)
 
 
 def real_sets(dataset, n, n_reference, mnist_root):
@@ -139,13 +140,13 @@ def main(argv=None):
     add_run_arguments(ap, 'evaluate', datasets=tuple(FEATURE_NET_INPUT), default_dataset='mnist')
     ap.add_argument('--samples', help='.npy of images in [0, 1] or a folder of images')
     ap.add_argument('--bad', nargs='*', choices=('noise', 'blur', 'collapse'), default=[])
-    ap.add_argument('--n', type=int, default=2000, help='size of the floor and bad sets '
+    ap.add_argument('--n', type=positive_int, default=2000, help='size of the floor and bad sets '
                     '(default 2000; with --samples, the number of samples)')
-    ap.add_argument('--n-reference', type=int, default=2000,
+    ap.add_argument('--n-reference', type=positive_int, default=2000,
                     help='held-out real images (at most 2000 for mnist)')
-    ap.add_argument('--kid-subsets', type=int, default=100)
+    ap.add_argument('--kid-subsets', type=positive_int, default=100)
     ap.add_argument('--mnist-root', default=os.path.normpath(MNIST_ROOT))
-    args = ap.parse_args(argv)
+    args = parse_run_args(ap, argv)
     if args.resume:
         ap.error('--resume: demos.evaluate trains nothing, so there is nothing to continue')
     if args.n < 4 or args.n_reference < 4:

@@ -9,7 +9,8 @@ weights are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for Linear lay
 (He et al. 2015, arXiv:1502.01852, discuss such fan-in scaling).
 
     python -m demos.fit_mlp [--preset quick|full] [--dataset sin3x] [--steps 3000]
-        [--hidden 32] [--lr 0.1] [--device cpu|cuda] [--seed S] [--out out/fit_mlp] [--resume]
+        [--hidden 32] [--lr 0.1] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
+        [--out out/fit_mlp] [--resume]
 
 Prints the loss falling and writes `fit.png` (target and fit), `loss.png`, `metrics.json`
 and `checkpoint.npz` (the weights and losses, which --resume continues) to --out.
@@ -23,11 +24,11 @@ import numpy as np
 import autograd as ag
 from minigen import viz
 
-from demos.conventions import (add_run_arguments, resolve_preset, resume, save_checkpoint,
-                               write_metrics)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, parse_run_args,
+                               positive_float, positive_int, resolve_preset, write_metrics)
 
-PRESETS = {'quick': dict(steps=3000, hidden=32, lr=0.1),
-           'full': dict(steps=20000, hidden=64, lr=0.1)}
+PRESETS = {'quick': dict(steps=3000, hidden=32, lr=0.1, checkpoint_every=1000),
+           'full': dict(steps=20000, hidden=64, lr=0.1, checkpoint_every=5000)}
 
 
 def make_data(n, rng, device):
@@ -60,13 +61,12 @@ def mlp(p, x):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(ap, 'fit_mlp', PRESETS, datasets=('sin3x',))
-    ap.add_argument('--steps', type=int, help='gradient steps in this run (preset default)')
-    ap.add_argument('--hidden', type=int, help='hidden units (preset default)')
-    ap.add_argument('--lr', type=float, help='learning rate (preset default)')
-    args = ap.parse_args(argv)
-    if args.steps is not None and args.steps < 1:
-        ap.error(f"--steps must be positive, got {args.steps}")
+    add_run_arguments(ap, 'fit_mlp', PRESETS, datasets=('sin3x',), checkpoints=True)
+    ap.add_argument('--steps', type=positive_int, help='gradient steps in this run (preset '
+                                                       'default)')
+    ap.add_argument('--hidden', type=positive_int, help='hidden units (preset default)')
+    ap.add_argument('--lr', type=positive_float, help='learning rate (preset default)')
+    args = parse_run_args(ap, argv)
     hp = resolve_preset(args, PRESETS)
     os.makedirs(args.out, exist_ok=True)
 
@@ -74,31 +74,35 @@ def main(argv=None):
     x, y = make_data(256, np.random.default_rng(args.seed), args.device)
     params = init_params(hp['hidden'], args.device)
     config = {'dataset': args.dataset, 'hidden': hp['hidden']}
-    first, saved = resume(args, 'fit_mlp', config, {'params': params})
+    run = TrainingCheckpoints(args, 'fit_mlp', config, {'params': params},
+                              hp['checkpoint_every'], extra=lambda: {'losses': np.array(losses)})
+    first, saved = run.resume()
     losses = list(saved.get('losses', []))
+    end = run.end(first, hp['steps'], saved)
 
     start = time.time()
-    for step in range(first, first + hp['steps']):
-        loss = ((mlp(params, x) - y) ** 2).mean()
-        for p in params.values():
-            p.grad = None
-        loss.backward()
-        with ag.no_grad():  # plain gradient descent, written out
+    with run:
+        for step in range(first, end):
+            loss = ((mlp(params, x) - y) ** 2).mean()
             for p in params.values():
-                p.data -= hp['lr'] * p.grad.data
-        losses.append(loss.item())
-        if (step - first) % max(1, hp['steps'] // 10) == 0:
-            print(f"step {step:5d}  loss {loss.item():.4f}")
+                p.grad = None
+            loss.backward()
+            with ag.no_grad():  # plain gradient descent, written out
+                for p in params.values():
+                    p.data -= hp['lr'] * p.grad.data
+            losses.append(loss.item())
+            if (step - first) % max(1, hp['steps'] // 10) == 0:
+                print(f"step {step:5d}  loss {loss.item():.4f}")
+            run.step_done(step + 1)
     seconds = time.time() - start
-    save_checkpoint(args.out, first + hp['steps'], config, {'params': params},
-                    losses=np.array(losses))
+    run.save(end)
 
     with ag.no_grad():
         grid = np.linspace(-2, 2, 200, dtype=np.float32)[:, None]
         fit = mlp(params, ag.tensor(grid, device=args.device)).numpy()[:, 0]
     draw_pictures(args.out, grid[:, 0], fit, losses)
     print(f"loss {losses[0]:.3f} -> {losses[-1]:.4f} in {seconds:.1f}s; pictures in {args.out}/")
-    return write_metrics(args.out, {'settings': vars(args) | hp, 'step': first + hp['steps'],
+    return write_metrics(args.out, {'settings': vars(args) | hp, 'step': end,
                                     'seconds': round(seconds, 2), 'first_loss': losses[0],
                                     'final_loss': losses[-1]})
 

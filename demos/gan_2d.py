@@ -21,8 +21,8 @@ what WGAN-GP wants. Both nets are the toy code's MLPs (3 hidden ReLU layers; wid
 there, 128 / 256 here).
 
     python -m demos.gan_2d [--preset quick|full] [--dataset 8gaussians|25gaussians]
-        [--steps N] [--batch-size B] [--width W] [--lam L] [--device cpu|cuda] [--seed S]
-        [--out out/gan_2d] [--resume]
+        [--steps N] [--batch-size B] [--width W] [--lam L] [--checkpoint-every N]
+        [--device cpu|cuda] [--seed S] [--out out/gan_2d] [--resume]
 
 Writes to --out: progress.png (samples of both GANs over training, one row each),
 samples.png (final samples over the data), points.npy (WGAN-GP's 2,000 final points,
@@ -43,11 +43,14 @@ from minigen.gans import MLPDiscriminator, MLPGenerator
 from minigen.gans.losses import discriminator_loss, generator_loss, gradient_penalty
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, resolve_preset, resume, save_checkpoint,
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
+                               non_negative_float, parse_run_args, positive_int, resolve_preset,
                                write_metrics)
 
-PRESETS = {'quick': dict(steps=2000, batch_size=256, width=128, lam=0.1, snapshots=6),
-           'full': dict(steps=10000, batch_size=256, width=256, lam=0.1, snapshots=8)}
+PRESETS = {'quick': dict(steps=2000, batch_size=256, width=128, lam=0.1, snapshots=6,
+                         checkpoint_every=500),
+           'full': dict(steps=10000, batch_size=256, width=256, lam=0.1, snapshots=8,
+                        checkpoint_every=2000)}
 SIGMA = {'8gaussians': 0.25, '25gaussians': 0.1}  # the datasets, and each mode's std
 # The two games: Adam lr of G and of D, betas, the loss, D steps per G step.
 KINDS = {'gan': dict(lr_g=1e-4, lr_d=1e-3, betas=(0.5, 0.999), loss='nonsaturating',
@@ -59,14 +62,16 @@ KINDS = {'gan': dict(lr_g=1e-4, lr_d=1e-3, betas=(0.5, 0.999), loss='nonsaturati
 def parse_args(argv):
     """The flags (a flag named like a preset key overrides it) and the run's settings."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='generator updates in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--width', type=int, help='hidden width of G and D (preset default)')
-    ap.add_argument('--lam', type=float, help='gradient penalty weight (preset default 0.1)')
-    add_run_arguments(ap, 'gan_2d', PRESETS, datasets=tuple(SIGMA))
-    args = ap.parse_args(argv)
+    ap.add_argument('--steps', type=count, help='generator updates in this run (preset '
+                                                'default)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--width', type=positive_int, help='hidden width of G and D (preset default)')
+    ap.add_argument('--lam', type=non_negative_float,
+                    help='gradient penalty weight (preset default 0.1)')
+    add_run_arguments(ap, 'gan_2d', PRESETS, datasets=tuple(SIGMA), checkpoints=True)
+    args = parse_run_args(ap, argv)
     hp = resolve_preset(args, PRESETS)
-    if hp['steps'] < 0 or (hp['steps'] == 0 and not args.resume):
+    if hp['steps'] == 0 and not args.resume:
         ap.error('--steps must be >= 1 (0 with --resume draws the saved run again)')
     return args, hp
 
@@ -100,10 +105,11 @@ def train_step(kind, G, D, opt_g, opt_d, x_data, batch_size, lam, device):
     return d_loss.item(), g_loss.item()
 
 
-def train(nets, x_data, hp, steps, record_at, log, dataset, z_fixed, device):
-    """Both games side by side over `steps`, one train_step each per step; at each step of
-    `record_at`, each G's samples for z_fixed go to log: (step, modes, quality) rows in
-    log['history'], 600 points in log['snapshots']. Returns the last losses of each."""
+def train(nets, x_data, hp, steps, record_at, log, dataset, z_fixed, run, device):
+    """Both games side by side over `steps`, one train_step each per step, checkpointed by
+    `run`; at each step of `record_at`, each G's samples for z_fixed go to log: (step, modes,
+    quality) rows in log['history'], 600 points in log['snapshots']. Returns the last losses
+    of each."""
     bar, shown, losses = viz.progress(steps, 'train'), {}, {}
     for step in bar:
         for kind, (G, D, opt_g, opt_d) in nets.items():
@@ -119,6 +125,7 @@ def train(nets, x_data, hp, steps, record_at, log, dataset, z_fixed, device):
                 log['history'][kind].append([step + 1, *mode_stats(points, dataset)])
                 log['snapshots'][kind].append(points[:600])
             shown |= {f'{kind}_modes': log['history'][kind][-1][1] for kind in KINDS}
+        run.step_done(step + 1)
     return losses
 
 
@@ -162,20 +169,23 @@ def main(argv=None):
     state = {f'{kind}_{name}': obj for kind, objs in nets.items()
              for name, obj in zip(('G', 'D', 'opt_g', 'opt_d'), objs)}
     config = {'dataset': args.dataset, 'width': hp['width']}
-    start, saved = resume(args, 'gan_2d', config, state)
+    run = TrainingCheckpoints(args, 'gan_2d', config, state, hp['checkpoint_every'],
+                              extra=lambda: {'history': log['history'],
+                                             'snapshots': log['snapshots']})
+    start, saved = run.resume()
     log = {'history': {kind: [list(r) for r in saved['history'][kind]] if saved else []
                        for kind in KINDS},        # rows of (step, modes covered, quality)
            'snapshots': {kind: list(saved['snapshots'][kind]) if saved else []
                          for kind in KINDS}}      # 600 of G's points at those steps
 
     # train, recording both games' samples at `snapshots` evenly spaced steps
-    end, tick = start + hp['steps'], time.time()
+    end, tick = run.end(start, hp['steps'], saved), time.time()
     record_at = {round(end * (i + 1) / hp['snapshots']) for i in range(hp['snapshots'])} | {end}
-    losses = train(nets, x_data, hp, range(start, end), record_at, log, args.dataset, z_fixed,
-                   args.device)
+    with run:
+        losses = train(nets, x_data, hp, range(start, end), record_at, log, args.dataset,
+                       z_fixed, run, args.device)
     train_seconds = time.time() - tick
-    save_checkpoint(args.out, end, config, state, history=log['history'],
-                    snapshots={k: np.stack(v) for k, v in log['snapshots'].items()})
+    run.save(end)
 
     # sample, draw, report
     with autograd.no_grad():

@@ -18,7 +18,8 @@ images, the last 2,000 held out).
 
     python -m demos.simclr [--preset quick|full] [--dataset shapes|mnist] [--steps N]
         [--batch-size B] [--n-train N] [--n-test N] [--n-pool N] [--probe-steps N]
-        [--widths W ...] [--device cpu|cuda] [--seed S] [--out out/simclr] [--resume]
+        [--widths W ...] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
+        [--out out/simclr] [--resume]
 
 Writes to --out: augmentations.png (one row per operator), views.png (pairs of views
 the model is trained on), loss.png, pca_LABEL.png (PCA of the test features, coloured by
@@ -43,28 +44,29 @@ from minigen.optim import Adam
 from minigen.viz.loss_curve import save_loss_curve
 from minigen.viz.scatter_panels import save_scatter_panels
 
-from demos.conventions import (add_run_arguments, load_image_dataset, resolve_preset, resume,
-                               save_checkpoint, write_metrics)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
+                               load_image_dataset, parse_run_args, positive_int,
+                               resolve_preset, write_metrics)
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          n_train=2000, n_test=1000, n_pool=10000, probe_steps=300,
-                         temperature=0.5, lr=1e-3, weight_decay=1e-6),
+                         temperature=0.5, lr=1e-3, weight_decay=1e-6, checkpoint_every=100),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
                         n_train=5000, n_test=2000, n_pool=10000, probe_steps=300,
-                        temperature=0.5, lr=1e-3, weight_decay=1e-6)}
+                        temperature=0.5, lr=1e-3, weight_decay=1e-6, checkpoint_every=500)}
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (0: evaluate only)')
-    ap.add_argument('--batch-size', type=int, help='images per step (2x as many views)')
-    ap.add_argument('--n-train', type=int, help='labelled images for the probes')
-    ap.add_argument('--n-test', type=int, help='held-out images for the probes')
-    ap.add_argument('--n-pool', type=int, help='unlabelled training images')
-    ap.add_argument('--probe-steps', type=int, help='linear-probe Adam steps')
-    ap.add_argument('--widths', type=int, nargs='+', help='ResNet stage widths')
-    add_run_arguments(ap, 'simclr', PRESETS, datasets=('shapes', 'mnist'))
-    return ap.parse_args(argv)
+    ap.add_argument('--steps', type=count, help='training steps in this run (0: evaluate only)')
+    ap.add_argument('--batch-size', type=positive_int, help='images per step (2x as many views)')
+    ap.add_argument('--n-train', type=positive_int, help='labelled images for the probes')
+    ap.add_argument('--n-test', type=positive_int, help='held-out images for the probes')
+    ap.add_argument('--n-pool', type=positive_int, help='unlabelled training images')
+    ap.add_argument('--probe-steps', type=positive_int, help='linear-probe Adam steps')
+    ap.add_argument('--widths', type=positive_int, nargs='+', help='ResNet stage widths')
+    add_run_arguments(ap, 'simclr', PRESETS, datasets=('shapes', 'mnist'), checkpoints=True)
+    return parse_run_args(ap, argv)
 
 
 def load_data(dataset, hp, seed):
@@ -141,8 +143,9 @@ def build(channels, hp, seed, device):
     return SimCLR(encoder, proj_dim=64, temperature=hp['temperature']).to(device)
 
 
-def train(model, opt, pool, augment, hp, start, losses, seed, device):
-    bar = viz.progress(range(start, start + hp['steps']), 'train')
+def train(model, opt, pool, augment, hp, steps, losses, seed, run, device):
+    """NT-Xent on two augmented views over `steps`, checkpointed by `run`."""
+    bar = viz.progress(steps, 'train')
     for step in bar:
         rng = np.random.default_rng([seed, step])   # per-step stream: exact resume
         x = pool[rng.choice(len(pool), hp['batch_size'], replace=False)]
@@ -154,7 +157,7 @@ def train(model, opt, pool, augment, hp, start, losses, seed, device):
         losses.append(loss.item())
         if step % 10 == 0:
             bar.set_postfix(loss=f'{np.mean(losses[-10:]):.3f}')
-    return start + hp['steps']
+        run.step_done(step + 1)
 
 
 def draw(pool, augment, losses, h, h0, labels, names, hp, args, step):
@@ -190,14 +193,21 @@ def main(argv=None):
     opt = Adam(model.parameters(), lr=hp['lr'], weight_decay=hp['weight_decay'])
     config = {'dataset': args.dataset, 'widths': hp['widths'], 'stem_stride': hp['stem_stride'],
               'temperature': hp['temperature']}
-    step, saved = resume(args, 'simclr', config, {'model': model, 'opt': opt})
+    run = TrainingCheckpoints(args, 'simclr', config, {'model': model, 'opt': opt},
+                              hp['checkpoint_every'], extra=lambda: {
+                                  'losses': losses, 'train_seconds':
+                                  time.time() - start + float(saved.get('train_seconds', 0.0))})
+    step, saved = run.resume()
     losses = list(saved.get('losses', []))
 
     start = time.time()
-    step = train(model, opt, pool, augment, hp, step, losses, args.seed, args.device)
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train(model, opt, pool, augment, hp, range(step, end), losses, args.seed, run,
+              args.device)
     train_seconds = time.time() - start + float(saved.get('train_seconds', 0.0))  # all runs
-    save_checkpoint(args.out, step, config, {'model': model, 'opt': opt}, losses=losses,
-                    train_seconds=train_seconds)
+    step = end
+    run.save(step)
 
     start = time.time()   # frozen features: trained encoder against itself at initialisation
     h, trained = evaluate(model, x_eval, labels, hp['n_train'], hp['probe_steps'])

@@ -21,7 +21,8 @@ or the built-in shapes set (--dataset shapes, and when MNIST is absent).
 
     python -m demos.vae [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--steps-2d N] [--batch-size B] [--beta B] [--warmup N] [--samples N]
-        [--iw-samples K] [--device cpu|cuda] [--seed S] [--out out/vae] [--resume]
+        [--iw-samples K] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
+        [--out out/vae] [--resume]
 
 Writes to --out: manifold.png, latent_scatter.png, samples.png, reconstructions.png,
 interpolations.png, loss.png, samples.npy (the --samples samples, (N, C, H, W) in [0, 1],
@@ -40,32 +41,38 @@ from minigen import viz
 from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 
-from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
-                               reconstruction_quality, resolve_preset, resume, sample_quality,
-                               save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
+                               load_image_dataset, non_negative_float, parse_run_args,
+                               positive_int, reconstruction_quality, resolve_preset,
+                               sample_quality, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200, beta=1.0,
                          lr=1e-3, latent_dim=16, samples=2000, iw_samples=100,
-                         train_images=8000, eval_images=2000),
+                         train_images=8000, eval_images=2000, checkpoint_every=500),
            'full': dict(steps=6000, steps_2d=15000, batch_size=128, warmup=1000, beta=1.0,
                         lr=1e-3, latent_dim=16, samples=2000, iw_samples=100,
-                        train_images=8000, eval_images=2000)}
+                        train_images=8000, eval_images=2000, checkpoint_every=2000)}
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='steps of the 16-D conv VAE (0 with --resume: '
-                                               'evaluate)')
-    ap.add_argument('--steps-2d', type=int, help='steps of the 2-D MLP VAE')
-    ap.add_argument('--batch-size', type=int, help='images per step (the 2-D VAE: twice as many)')
-    ap.add_argument('--beta', type=float, help='the KL weight after warm-up')
-    ap.add_argument('--warmup', type=int, help='KL warm-up steps')
-    ap.add_argument('--samples', type=int, help='samples for samples.npy and the FID')
-    ap.add_argument('--iw-samples', type=int, help='importance samples K per image for log p(x)')
-    ap.add_argument('--train-images', type=int, help='first N digits to train on')
-    ap.add_argument('--eval-images', type=int, help='last N digits held out')
-    add_run_arguments(ap, 'vae', PRESETS, datasets=('mnist', 'shapes'))
-    return ap.parse_args(argv)
+    ap.add_argument('--steps', type=count, help='steps of the 16-D conv VAE (0 with --resume: '
+                                                'evaluate)')
+    ap.add_argument('--steps-2d', type=count, help='steps of the 2-D MLP VAE')
+    ap.add_argument('--batch-size', type=positive_int,
+                    help='images per step (the 2-D VAE: twice as many)')
+    ap.add_argument('--beta', type=non_negative_float, help='the KL weight after warm-up')
+    ap.add_argument('--warmup', type=count, help='KL warm-up steps')
+    ap.add_argument('--samples', type=positive_int, help='samples for samples.npy and the FID')
+    ap.add_argument('--iw-samples', type=positive_int,
+                    help='importance samples K per image for log p(x)')
+    ap.add_argument('--train-images', type=positive_int, help='first N digits to train on')
+    ap.add_argument('--eval-images', type=positive_int, help='last N digits held out')
+    add_run_arguments(ap, 'vae', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
+    args = parse_run_args(ap, argv)
+    if args.steps == 0 and not args.resume:
+        ap.error('--steps must be positive (0 only with --resume, to evaluate a saved run)')
+    return args
 
 
 def normal_quantiles(p):
@@ -88,15 +95,24 @@ def fresh_streams(names, seed):
     return streams
 
 
-def train(models, opts, x_train, hp, history, streams, device):
-    """Each run its steps (the 2-D one first), each on its own random stream so that each
-    resumes exactly on its own; a run's step count is the length of its history."""
+def run_ends(history, hp, saved):
+    """The step each run trains to: where an interrupted run was heading (saved 'until'),
+    else its steps more; a run's step count is the length of its history."""
+    if saved.get('until') is not None:
+        return dict(saved['until'])
+    return {name: len(history[f'{name}_recon']) + hp[key]
+            for name, key in (('vae2d', 'steps_2d'), ('vae', 'steps'))}
+
+
+def train(models, opts, x_train, hp, history, streams, run, device):
+    """Each run to its end in run.until (the 2-D one first), each on its own random stream
+    so that each resumes exactly on its own; checkpointed by `run`, whose saves carry the
+    step of the run in progress."""
     x_all = autograd.tensor(x_train, device=device)
-    runs = (('vae2d', hp['steps_2d'], 2 * hp['batch_size']), ('vae', hp['steps'], hp['batch_size']))
-    for name, n_steps, bs in runs:
+    for name, bs in (('vae2d', 2 * hp['batch_size']), ('vae', hp['batch_size'])):
         autograd.backend.set_rng_state(streams[name])
         done = len(history[f'{name}_recon'])
-        bar = viz.progress(range(done, done + n_steps), name)
+        bar = viz.progress(range(done, run.until[name]), name)
         for step in bar:
             x = x_all[autograd.randint(0, len(x_train), (bs,), device=device)]
             out = models[name].loss(x, beta=kl_warmup(step, hp['warmup'], hp['beta']))
@@ -108,7 +124,8 @@ def train(models, opts, x_train, hp, history, streams, device):
             if step % 20 == 0:
                 bar.set_postfix(recon=f"{np.mean(history[f'{name}_recon'][-20:]):.1f}",
                                 kl=f"{np.mean(history[f'{name}_kl'][-20:]):.1f}")
-        streams[name] = autograd.backend.get_rng_state()
+            streams[name] = autograd.backend.get_rng_state()
+            run.step_done(step + 1)
     return len(history['vae_recon'])
 
 
@@ -175,15 +192,19 @@ def main(argv=None):
               'vae': VAE(shape, hp['latent_dim'], 'conv', (32, 64)).to(args.device)}
     opts = {k: Adam(m.parameters(), lr=hp['lr']) for k, m in models.items()}
     state = models | {f'{k}_opt': opt for k, opt in opts.items()}
-    _, saved = resume(args, 'vae', config, state)
+    run = TrainingCheckpoints(args, 'vae', config, state, hp['checkpoint_every'],
+                              extra=lambda: {'history': history, 'streams': streams})
+    _, saved = run.resume()
     history = {f'{k}_{term}': list(saved.get('history', {}).get(f'{k}_{term}', []))
                for k in models for term in ('recon', 'kl')}
     streams = saved.get('streams') or fresh_streams(models, args.seed)
 
     start = time.time()
-    step = train(models, opts, data.train, hp, history, streams, args.device)
+    run.until = run_ends(history, hp, saved)
+    with run:
+        step = train(models, opts, data.train, hp, history, streams, run, args.device)
     train_seconds = time.time() - start
-    save_checkpoint(args.out, step, config, state, history=history, streams=streams)
+    run.save(step)
 
     held_out = {k: held_out_figures(m, data.held, args.device, args.seed + 1, hp['iw_samples'])
                 for k, m in models.items()}

@@ -28,7 +28,7 @@ out), or the built-in shapes set (--dataset shapes, and when MNIST is absent).
 
     python -m demos.vqvae [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--codes K] [--code-dim D] [--restart-after N] [--samples N]
-        [--device cpu|cuda] [--seed S] [--out out/vqvae] [--resume]
+        [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/vqvae] [--resume]
 
 Writes to --out: reconstructions.png, codebook_usage.png (perplexity and dead codes over
 training), tokens.png (a digit beside its token grid), samples.png, loss.png, samples.npy
@@ -48,37 +48,43 @@ from minigen.autoencoders.vqvae import VQVAE
 from minigen.optim import Adam
 from minigen.viz.tokens import save_token_grid
 
-from demos.conventions import (add_run_arguments, in_batches, load_image_dataset,
-                               reconstruction_quality, resolve_preset, resume, sample_quality,
-                               save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
+                               load_image_dataset, parse_run_args, positive_int,
+                               reconstruction_quality, resolve_preset, sample_quality,
+                               write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, hidden=(32, 64), lr=1e-3, codes=64,
                          code_dim=16, restart_after=50, samples=2000, train_images=8000,
-                         eval_images=2000),
+                         eval_images=2000, checkpoint_every=200),
            'full': dict(steps=5000, batch_size=128, hidden=(64, 128), lr=1e-3, codes=64,
                         code_dim=16, restart_after=50, samples=2000, train_images=8000,
-                        eval_images=2000)}
+                        eval_images=2000, checkpoint_every=1000)}
 BETA = 0.25
 
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=int, help='training steps in this run (preset default)')
-    ap.add_argument('--batch-size', type=int)
-    ap.add_argument('--codes', type=int, help='codebook size K')
-    ap.add_argument('--code-dim', type=int)
-    ap.add_argument('--restart-after', type=int,
+    ap.add_argument('--steps', type=count, help='training steps in this run (preset default; '
+                                                '0 with --resume: evaluate)')
+    ap.add_argument('--batch-size', type=positive_int)
+    ap.add_argument('--codes', type=positive_int, help='codebook size K')
+    ap.add_argument('--code-dim', type=positive_int)
+    ap.add_argument('--restart-after', type=count,
                     help='re-seed codes unused for this many steps (0: never)')
-    ap.add_argument('--samples', type=int, help='prior-less samples for samples.npy')
-    ap.add_argument('--train-images', type=int, help='first N digits to train on')
-    ap.add_argument('--eval-images', type=int, help='last N digits held out')
-    add_run_arguments(ap, 'vqvae', PRESETS, datasets=('mnist', 'shapes'))
-    return ap.parse_args(argv)
+    ap.add_argument('--samples', type=positive_int, help='prior-less samples for samples.npy')
+    ap.add_argument('--train-images', type=positive_int, help='first N digits to train on')
+    ap.add_argument('--eval-images', type=positive_int, help='last N digits held out')
+    add_run_arguments(ap, 'vqvae', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
+    args = parse_run_args(ap, argv)
+    if args.steps == 0 and not args.resume:
+        ap.error('--steps must be positive (0 only with --resume, to evaluate a saved run)')
+    return args
 
 
-def train(model, opt, x_train, hp, start, history, device):
+def train(model, opt, x_train, hp, steps, history, run, device):
+    """The VQ-VAE loss over `steps`, checkpointed by `run`."""
     x_all = autograd.tensor(x_train, device=device)
-    bar = viz.progress(range(start, start + hp['steps']), 'train')
+    bar = viz.progress(steps, 'train')
     for step in bar:
         x = x_all[autograd.randint(0, len(x_train), (hp['batch_size'],), device=device)]
         out = model.loss(x)
@@ -92,7 +98,7 @@ def train(model, opt, x_train, hp, start, history, device):
         if step % 20 == 0:
             bar.set_postfix(recon=f"{np.mean(history['recon'][-20:]):.4f}",
                             perplexity=f"{np.mean(history['perplexity'][-20:]):.1f}")
-    return start + hp['steps']
+        run.step_done(step + 1)
 
 
 def tokens_of(model, x, device):
@@ -144,14 +150,18 @@ def main(argv=None):
     model = VQVAE(data.train.shape[1:], hp['hidden'], hp['code_dim'], hp['codes'], beta=BETA,
                   ema=True, decay=0.99, restart_after=hp['restart_after']).to(args.device)
     opt = Adam(model.parameters(), lr=hp['lr'])
-    step, saved = resume(args, 'vqvae', config, {'vqvae': model, 'opt': opt})
+    run = TrainingCheckpoints(args, 'vqvae', config, {'vqvae': model, 'opt': opt},
+                              hp['checkpoint_every'], extra=lambda: {'history': history})
+    step, saved = run.resume()
     history = {k: list(saved.get('history', {}).get(k, []))
                for k in ('recon', 'commitment', 'perplexity', 'dead_codes')}
 
     start = time.time()
-    step = train(model, opt, data.train, hp, step, history, args.device)
-    train_seconds = time.time() - start
-    save_checkpoint(args.out, step, config, {'vqvae': model, 'opt': opt}, history=history)
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train(model, opt, data.train, hp, range(step, end), history, run, args.device)
+    step, train_seconds = end, time.time() - start
+    run.save(step)
 
     model.eval()
     held_tokens = tokens_of(model, data.held, args.device)
