@@ -144,3 +144,20 @@ def test_sigterm_and_sigint_save_at_the_end_of_the_step_then_stop(how, tmp_path,
     main(args + ['--out', str(tmp_path / 'stopped'), '--resume'])
     assert_same_run(tmp_path / 'whole' / 'checkpoint.npz',
                     tmp_path / 'stopped' / 'checkpoint.npz')
+
+
+def test_resume_refuses_another_demo_s_checkpoint_by_name(tmp_path):
+    """Every checkpoint names the demo that wrote it; --resume with another demo's says so
+    (it raised KeyError('dataset') or KeyError('config') from inside the run)."""
+    from demos.conventions import save_checkpoint
+    from demos.ddpm import main
+    save_checkpoint(tmp_path, 4, {'dataset': 'mnist', 'beta': 1.0}, {}, demo='vae')
+    with pytest.raises(SystemExit, match=r'checkpoint.npz: this checkpoint was written by '
+                                         r'demos.vae, not demos.ddpm'):
+        main(TINY['ddpm'] + ['--out', str(tmp_path), '--resume'])
+    minigen.save({'model': {'w': np.zeros(2)}}, tmp_path / 'checkpoint.npz')
+    with pytest.raises(SystemExit, match=r"is not a demo's checkpoint \(no config, rng, state, "
+                                         r"step\)"):
+        main(TINY['ddpm'] + ['--out', str(tmp_path), '--resume'])
+    main(TINY['ddpm'] + ['--out', str(tmp_path)])
+    assert minigen.load(tmp_path / 'checkpoint.npz')['demo'] == 'ddpm'

@@ -90,3 +90,68 @@ def test_tiny_run_writes_samples_png_metrics_and_checkpoint(name, tmp_path):
     assert isinstance(json.loads((tmp_path / 'metrics.json').read_text()), dict)
     ckpt = minigen.load(tmp_path / 'checkpoint.npz')
     assert {'step', 'config', 'state', 'rng'} <= set(ckpt)  # conventions.save_checkpoint
+
+
+def demo_parser(name, monkeypatch):
+    """The argparse parser demos.NAME builds, caught at its parse_args call."""
+    import argparse
+
+    class Caught(Exception):
+        pass
+    caught = []
+
+    def catch(self, *args, **kwargs):
+        caught.append(self)
+        raise Caught
+    monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', catch)
+    with pytest.raises(Caught):
+        importlib.import_module(f'demos.{name}').main([])
+    monkeypatch.undo()
+    return caught[0]
+
+
+# Flags whose every integer or float is meaningful: the seed, and text2img's guidance.
+ANY_NUMBER = {'--seed', '--guidance'}
+
+
+@pytest.mark.parametrize('name', [pytest.param('text2img', marks=pytest.mark.xfail(
+    strict=True, reason="text2img's flags still use bare int: its owner moves them to "
+                        "conventions' checked types")) if n == 'text2img' else n
+    for n in DEMOS])
+def test_every_numeric_flag_is_checked_at_parse_time(name, monkeypatch, tmp_path, capsys):
+    """No bare int/float flag (0 batch size, negative samples...) reaches the run: each goes
+    through a conventions type that refuses what is out of range (exit status 2) before any
+    work, and 'not given' is None, never a falsy 0."""
+    from demos import conventions
+    ap = demo_parser(name, monkeypatch)
+    numeric = [a for a in ap._actions if a.type is not None and a.option_strings]
+    unchecked = [a.option_strings[0] for a in numeric if a.type in (int, float)
+                 and a.option_strings[0] not in ANY_NUMBER]
+    assert not unchecked, f'demos.{name}: unchecked numeric flags {unchecked}'
+    main = importlib.import_module(f'demos.{name}').main
+    for action in numeric:
+        if action.type is conventions.positive_int:
+            flag = action.option_strings[0]
+            with pytest.raises(SystemExit) as done:
+                main([flag, '0', '--out', str(tmp_path / 'out')])
+            assert done.value.code == 2, flag
+            assert f'argument {flag}: must be a positive integer, got 0' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
+def test_the_device_flag_wins_over_minigen_device(monkeypatch, tmp_path):
+    """MINIGEN_DEVICE=cuda makes cuda the engine's default device; `--device cpu` must win
+    before anything is built, or the modules are made on the GPU (or fail without one)."""
+    from autograd import backend
+    import demos.diffusion_2d as demo
+    monkeypatch.setattr(backend, '_default_device', 'cuda')  # what MINIGEN_DEVICE=cuda sets
+    built_on = []
+    init = demo.Denoiser.__init__
+
+    def record(self, *args, **kwargs):
+        built_on.append(backend.get_default_device())
+        init(self, *args, **kwargs)
+    monkeypatch.setattr(demo.Denoiser, '__init__', record)
+    demo.main(['--device', 'cpu', '--steps', '2', '--batch-size', '8', '--samples', '10',
+               '--out', str(tmp_path)])
+    assert built_on == ['cpu'] and backend.get_default_device() == 'cpu'

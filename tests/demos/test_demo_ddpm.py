@@ -93,6 +93,23 @@ def test_resume_refuses_another_setup_and_a_missing_checkpoint(tmp_path, capsys)
         run(tmp_path, 2, '--resume', '--time-cond', 'adagn')
 
 
+@pytest.mark.parametrize('bad, why', [
+    (['--eta', '1.5'], 'argument --eta: must be between 0 and 1, got 1.5'),
+    (['--eta', '-0.1'], 'argument --eta: must be between 0 and 1, got -0.1'),
+    (['--sample-steps', '5000'], '--sample-steps 5000 exceeds --timesteps 30'),
+    (['--sample-steps', '0'], 'argument --sample-steps: must be a positive integer, got 0'),
+    (['--batch-size', '0'], 'argument --batch-size: must be a positive integer, got 0'),
+    (['--base-channels', '0'], 'argument --base-channels: must be a positive integer, got 0'),
+    (['--samples', '0'], 'argument --samples: must be a positive integer, got 0')])
+def test_sampler_and_size_flags_are_refused_before_training(bad, why, tmp_path, capsys):
+    """--eta 1.5 and --sample-steps 5000 were refused by the sampler after the whole training
+    run; --batch-size 0 trained with the preset's 32 and exited 0."""
+    with pytest.raises(SystemExit) as refused:
+        run(tmp_path / 'out', 2, *bad)
+    assert refused.value.code == 2 and why in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_class_conditional_guidance_grid_and_sampler_comparison(tmp_path):
     metrics = run(tmp_path, 4, '--class-cond', '--compare-samplers', '--guidance', '0', '2')
     with Image.open(tmp_path / 'cfg_grid.png') as im:
