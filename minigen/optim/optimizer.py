@@ -120,9 +120,11 @@ class Optimizer:
 
 
 def _to_param(value, p):
-    """An array of the state as a copy on p's device in p's dtype; a number as it is."""
-    if getattr(value, 'ndim', 0) == 0:
-        return value.item() if hasattr(value, 'item') else value
+    """An array of the state (0-d included: a 0-d parameter's moments) as a copy on p's
+    device in p's dtype; a plain number (a step count) as it is. Turning a 0-d moment into
+    a float would freeze it: the update writes into arrays in place."""
+    if not hasattr(value, 'shape'):
+        return value
     xp = backend.array_module(p.data)
     return xp.array(backend.to_device(value.data if isinstance(value, Tensor) else value,
                                       p.device), dtype=p.dtype)

@@ -69,11 +69,7 @@ def assert_same_run(a, b):
         compare(ka[key], kb[key], key)
 
 
-@pytest.mark.parametrize('name', [pytest.param(name, marks=pytest.mark.xfail(
-    strict=True, reason="Optimizer.load_state_dict turns a 0-d parameter's Adam moments "
-                        "into Python floats (optim/optimizer._to_param), which the in-place "
-                        "update then never changes: CLIP's logit_scale")) if name == 'clip'
-    else name for name in sorted(RUNS)])
+@pytest.mark.parametrize('name', sorted(RUNS))
 def test_a_run_killed_after_a_save_and_resumed_ends_as_the_uninterrupted_one(
         name, tmp_path, monkeypatch):
     args = with_steps(RUNS[name], 4)

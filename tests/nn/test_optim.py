@@ -149,22 +149,24 @@ def test_adam_and_adamw_default_hyperparameters_are_pytorchs():
 
 def test_optimizer_state_dict_resumes_the_same_updates(device):
     def fresh():
-        ps = [nn.Parameter(ag.tensor(P0, device=device)), nn.Parameter(ag.ones(2, 2, device=device))]
+        ps = [nn.Parameter(ag.tensor(P0, device=device)), nn.Parameter(ag.ones(2, 2, device=device)),
+              nn.Parameter(ag.tensor(0.5, device=device))]  # 0-d, as CLIP's logit_scale
         return ps, optim.Adam(ps, lr=0.05, weight_decay=0.1)
     (pa, a), (pb, b) = fresh(), fresh()
-    for step in range(3):
+    for step in range(4):
         for p, q in zip(pa, pb):
             p.grad = ag.full(p.shape, float(step + 1), device=device)
             q.grad = ag.full(q.shape, float(step + 1), device=device)
         a.step()
+        if step >= 2:
+            b.step()
         if step == 1:  # b resumes from a's state after two steps
             b.load_state_dict(a.state_dict())
             for p, q in zip(pa, pb):
                 q.data[...] = p.data
-    b.step()
-    for p, q in zip(pa, pb):
+    for p, q in zip(pa, pb):  # two steps after loading: the moments kept moving
         np.testing.assert_array_equal(p.numpy(), q.numpy())
-    assert b.state[pb[0]]['step'] == 3
+    assert b.state[pb[0]]['step'] == 4
 
 
 def test_loading_a_mismatched_optimizer_state_names_the_problem_and_changes_nothing():
