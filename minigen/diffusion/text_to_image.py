@@ -30,6 +30,14 @@ Latent Diffusion Models" (arXiv:2112.10752). Two stages:
    tower, as Stable Diffusion's frozen CLIP text encoder: `load_clip_text_encoder` takes
    demos/clip.py's.
 
+The pooled caption (optional, `UNet(pooled_dim=...)`): the text encoder's end-of-text state
+tau_theta(y)_eot, which with causal attention has read the whole caption, is also projected
+and added to the UNet's timestep embedding, as Imagen does (Saharia et al. 2022,
+arXiv:2205.11487: "we also add a pooled embedding vector to the diffusion timestep
+embedding"; SDXL too, Podell et al. 2023, arXiv:2307.01952). Every ResBlock then reads the
+whole caption, not only the attention blocks; on the shapes captions it is what teaches
+"in the top left" within the CPU budget.
+
 Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598), with the empty caption
 as the null condition as in Stable Diffusion's scripts/txt2img.py
 (github.com/CompVis/stable-diffusion): in training each caption is replaced by "" with
@@ -141,6 +149,9 @@ class LatentDiffusion(nn.Module):
             if unet.context_dim != text_encoder.width:
                 raise ValueError(f"{name}: the UNet's context_dim ({unet.context_dim}) must equal "
                                  f"the text encoder's width ({text_encoder.width})")
+            if getattr(unet, 'pooled_dim', None) not in (None, text_encoder.width):
+                raise ValueError(f"{name}: the UNet's pooled_dim ({unet.pooled_dim}) must be None "
+                                 f"or the text encoder's width ({text_encoder.width})")
             if tokenizer.context_length != text_encoder.context_length or \
                     tokenizer.vocab_size > text_encoder.vocab_size or \
                     tokenizer.pad != text_encoder.pad_token:
@@ -224,6 +235,18 @@ class LatentDiffusion(nn.Module):
         with autograd.no_grad():
             return self.text_encoder.token_states(ids)
 
+    def text_conditions(self, captions):
+        """The UNet's keyword condition for `captions`: context = tau_theta(y) (N, L, width),
+        context_key_padding_mask (N, L) and, when the UNet takes a pooled vector, pooled =
+        the end-of-text state (N, width)."""
+        ids = self.tokenize(captions, 'text_conditions')
+        context, mask = self.encode_text(ids)
+        cond = dict(context=context, context_key_padding_mask=mask)
+        if getattr(self.unet, 'pooled_dim', None) is not None:
+            rows = np.arange(len(ids))
+            cond['pooled'] = context[rows, self.text_encoder.eot_positions(ids)]
+        return cond
+
     def drop_captions(self, ids, p_uncond=None):
         """Classifier-free guidance training: each row of `ids` replaced by the empty
         caption's ids with probability p_uncond (default self.p_uncond), via drop_condition."""
@@ -273,6 +296,17 @@ class LatentDiffusion(nn.Module):
         if not isinstance(x0, Tensor) or x0.ndim != 4:
             raise ValueError(f"LatentDiffusion.loss: x0 must be a Tensor of images (B, C, H, W), "
                              f"got {getattr(x0, 'shape', type(x0).__name__)}")
+        return self.latent_loss(self.encode_latents(x0), captions, t, eps, reduction,
+                                min_snr_gamma)
+
+    def latent_loss(self, z0, captions=None, t=None, eps=None, reduction='mean',
+                    min_snr_gamma=None):
+        """`loss` on latents z0 = encode_latents(x0) (B, *latent_shape) already encoded, e.g.
+        once for a whole training set, as a run that encodes every image once does."""
+        if not isinstance(z0, Tensor) or tuple(z0.shape[1:]) != self.latent_shape:
+            raise ValueError(f"LatentDiffusion.latent_loss: z0 must be a Tensor of latents "
+                             f"(B, {', '.join(map(str, self.latent_shape))}), got "
+                             f"{getattr(z0, 'shape', type(z0).__name__)}")
         cond = {}
         if self.unconditional:
             if captions is not None:
@@ -282,14 +316,12 @@ class LatentDiffusion(nn.Module):
             if captions is None:
                 raise ValueError("LatentDiffusion.loss: give one caption per image")
             ids = self.tokenize(captions, 'loss')
-            if len(ids) != x0.shape[0]:
+            if len(ids) != z0.shape[0]:
                 raise ValueError(f"LatentDiffusion.loss: {len(ids)} captions for "
-                                 f"{x0.shape[0]} images")
+                                 f"{z0.shape[0]} images")
             if self.training and self.p_uncond > 0:
                 ids = self.drop_captions(ids)
-            context, mask = self.encode_text(ids)
-            cond = dict(context=context, context_key_padding_mask=mask)
-        z0 = self.encode_latents(x0)
+            cond = self.text_conditions(ids)
         return diffusion_loss(self.unet, self.schedule, z0, t=t, eps=eps,
                               objective=self.objective, min_snr_gamma=min_snr_gamma,
                               reduction=reduction, **cond)
@@ -320,8 +352,7 @@ class LatentDiffusion(nn.Module):
         B = len(ids)
         if B == 0 or (n is not None and n != B):
             raise ValueError(f"LatentDiffusion.{op}: got {B} captions for {n} samples")
-        context, mask = self.encode_text(ids)
-        cond = dict(context=context, context_key_padding_mask=mask)
+        cond = self.text_conditions(ids)
         if guidance == 1:
             return self.unet, cond, B  # eps(null) + 1 (eps(c) - eps(null)) = eps(c): one pass
         if negative is None:
@@ -331,9 +362,7 @@ class LatentDiffusion(nn.Module):
             if len(null_ids) not in (1, B):
                 raise ValueError(f"LatentDiffusion.{op}: give one negative prompt or one per "
                                  f"caption ({B}), got {len(null_ids)}")
-        null_context, null_mask = self.encode_text(null_ids)
-        guided = ClassifierFreeGuidance(self.unet, guidance, context=null_context,
-                                        context_key_padding_mask=null_mask)
+        guided = ClassifierFreeGuidance(self.unet, guidance, **self.text_conditions(null_ids))
         return guided, cond, B
 
     def predict(self, z_t, t, captions=None, guidance=1.0, negative=None):

@@ -33,13 +33,13 @@ def _randomize(module, seed=0, scale=0.3):
 
 
 def _model(device, unconditional=False, objective='eps', p_uncond=0.1, T=100, randomize=True,
-           first_stage=None, latent=(1, 8), seed=0):
+           first_stage=None, latent=(1, 8), seed=0, pooled=False):
     autograd.manual_seed(seed)
     tok = None if unconditional else Tokenizer(context_length=6)
     text = None if unconditional else TextTransformer(tok.vocab_size, 6, width=8, layers=1,
                                                       heads=2, eot_token=tok.eot)
     unet = UNet(**{**UNET, 'in_channels': latent[0], 'resolution': latent[1]},
-                context_dim=None if unconditional else 8)
+                context_dim=None if unconditional else 8, pooled_dim=8 if pooled else None)
     if randomize:
         _randomize(unet, seed)
     model = LatentDiffusion(unet, linear_schedule(T), text, tok, first_stage=first_stage,
@@ -52,16 +52,15 @@ def _np(t):
 
 
 # --- classifier-free guidance: the identities of eq. (6) of Ho & Salimans -----------------
-def test_guidance_one_is_the_conditional_and_zero_the_null_prediction(device):
-    model = _model(device).double().eval()
+@pytest.mark.parametrize('pooled', [False, True])
+def test_guidance_one_is_the_conditional_and_zero_the_null_prediction(device, pooled):
+    model = _model(device, pooled=pooled).double().eval()
     rng = np.random.default_rng(0)
     z = autograd.tensor(rng.standard_normal((2, 1, 8, 8)), device=device)
     t = autograd.tensor([7, 60], device=device)
     with no_grad():
-        c, m = model.encode_text(CAPTIONS)
-        n, nm = model.encode_text(['', ''])
-        cond = _np(model.unet(z, t, context=c, context_key_padding_mask=m))
-        null = _np(model.unet(z, t, context=n, context_key_padding_mask=nm))
+        cond = _np(model.unet(z, t, **model.text_conditions(CAPTIONS)))
+        null = _np(model.unet(z, t, **model.text_conditions(['', ''])))
     assert np.abs(cond - null).max() > 1e-3  # the caption matters
     np.testing.assert_array_equal(_np(model.predict(z, t, CAPTIONS, guidance=1.0)), cond)
     np.testing.assert_allclose(_np(model.predict(z, t, CAPTIONS, guidance=0.0)), null,
@@ -69,6 +68,42 @@ def test_guidance_one_is_the_conditional_and_zero_the_null_prediction(device):
     # eps_tilde = eps(null) + s (eps(c) - eps(null))
     np.testing.assert_allclose(_np(model.predict(z, t, CAPTIONS, guidance=2.5)),
                                null + 2.5 * (cond - null), rtol=0, atol=1e-10)
+
+
+def test_the_pooled_condition_is_the_end_of_text_state(device):
+    """Imagen's pooled text vector: the text encoder's state at <eot>, which read the
+    whole caption; it changes the output, and only through the UNet's pooled input."""
+    model = _model(device, pooled=True).eval()
+    with no_grad():
+        cond = model.text_conditions(CAPTIONS)
+        ids = model.tokenize(CAPTIONS)
+        eot = model.text_encoder.eot_positions(ids)
+        states = _np(cond['context'])
+        np.testing.assert_array_equal(_np(cond['pooled']), states[np.arange(2), eot])
+        np.testing.assert_array_equal(_np(cond['pooled']), _np(model.text_encoder(ids)))
+        z, t = autograd.randn(2, 1, 8, 8, device=device), autograd.tensor([5, 50], device=device)
+        other = dict(cond, pooled=cond['pooled'] * 0)
+        assert np.abs(_np(model.unet(z, t, **cond)) - _np(model.unet(z, t, **other))).max() > 1e-4
+    assert set(_model(device).text_conditions(CAPTIONS)) == {'context', 'context_key_padding_mask'}
+
+
+def test_latent_loss_is_the_loss_on_latents_encoded_once(device):
+    """loss(x0) = latent_loss(encode_latents(x0)) at the same t, eps and captions: a run may
+    encode its training set once."""
+    from minigen.diffusion import AutoencoderKL
+    autograd.manual_seed(0)
+    ae = _randomize(AutoencoderKL(3, 2, downsample_factor=2, base_channels=8, groups=4), 3, 0.1)
+    model = _model(device, first_stage=ae.to(device), latent=(2, 4), pooled=True).eval()
+    x = autograd.rand(2, 3, 8, 8, device=device) * 2 - 1
+    t, eps = autograd.tensor([3, 70], device=device), autograd.randn(2, 2, 4, 4, device=device)
+    with no_grad():
+        z = model.first_stage.encode_latents(x, sample=False)
+        ae.encode_latents = lambda x_, sample=True: z  # the same z in both
+        a = model.loss(x, CAPTIONS, t=t, eps=eps).item()
+        b = model.latent_loss(z, CAPTIONS, t=t, eps=eps).item()
+    assert a == b
+    with pytest.raises(ValueError, match=r'latent_loss: z0 must be a Tensor of latents \(B, 2, 4, 4\)'):
+        model.latent_loss(x, CAPTIONS)
 
 
 def test_a_negative_prompt_replaces_the_null_condition(device):
