@@ -46,8 +46,9 @@ from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, diffusion_l
 from minigen.diffusion.text_to_image import freeze
 from minigen.metrics import fid, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
-from demos.conventions import (add_run_arguments, resolve_preset, resume,
-                               save_checkpoint, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
+                               non_negative_float, parse_run_args, positive_int, resolve_preset,
+                               write_metrics, write_samples)
 
 PRESETS = {
     'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=1000,
@@ -66,27 +67,37 @@ UNSEEN = ('a large red triangle in the center', 'a small blue circle in the top 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_run_arguments(ap, 'text2img', PRESETS, datasets=('shapes',))
-    for flag, kind, what in (('--steps', int, 'latent UNet steps in all (0: draw only)'),
-                             ('--ae-steps', int, 'autoencoder steps in all'),
-                             ('--batch-size', int, None), ('--base-channels', int, 'UNet width'),
-                             ('--ae-channels', int, 'autoencoder width'),
-                             ('--text-width', int, None), ('--n-train', int, None),
-                             ('--samples', int, 'images to score'), ('--guidance', float, None),
-                             ('--sample-steps', int, 'DDIM steps'),
-                             ('--checkpoint-every', int, 'steps between checkpoints')):
+    for flag, kind, what in (('--steps', count, 'latent UNet steps in all (0: draw only)'),
+                             ('--ae-steps', count, 'autoencoder steps in all'),
+                             ('--batch-size', positive_int, None),
+                             ('--base-channels', positive_int, 'UNet width'),
+                             ('--ae-channels', positive_int, 'autoencoder width'),
+                             ('--text-width', positive_int, None),
+                             ('--n-train', positive_int, None),
+                             ('--samples', positive_int, 'images to score'),
+                             ('--guidance', non_negative_float, None),
+                             ('--sample-steps', positive_int, 'DDIM steps'),
+                             ('--checkpoint-every', positive_int,
+                              'steps between checkpoints; SIGINT/SIGTERM also save')):
         ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--sampler', choices=('ddim', 'ddpm'), default='ddim')
     ap.add_argument('--clip', metavar='PATH', help="demos.clip's run: its frozen text tower")
     ap.add_argument('--unconditional', action='store_true', help='no text (eq. 2)')
+    ap.add_argument('--no-pooled', action='store_true',
+                    help='cross-attention only (Stable Diffusion 1.x): no pooled caption in temb')
     ap.add_argument('--prompt', action='append', help='draw just these captions (repeatable)')
     ap.add_argument('--negative', help='a negative prompt: guidance steers away from it')
-    ap.add_argument('--seeds', type=int, default=6, help='columns of prompts.png')
-    ap.add_argument('--timesteps', type=int, default=1000, help='T of the linear schedule')
-    args = ap.parse_args(argv)
+    ap.add_argument('--seeds', type=positive_int, default=6, help='columns of prompts.png')
+    ap.add_argument('--timesteps', type=positive_int, default=1000,
+                    help='T of the linear schedule')
+    args = parse_run_args(ap, argv)  # --device is the default device from here on
     if args.unconditional and (args.clip or args.prompt or args.negative):
         ap.error('--unconditional takes no --clip, --prompt or --negative')
     if args.clip and not os.path.exists(args.clip):
         ap.error(f'--clip {args.clip}: no such file or folder')
+    if args.sample_steps is not None and args.sample_steps > args.timesteps:
+        ap.error(f'--sample-steps {args.sample_steps}: DDIM takes at most --timesteps '
+                 f'({args.timesteps}) steps')
     return args
 
 
@@ -103,8 +114,10 @@ def build(args, hp):
     elif not args.unconditional:
         text = TextTransformer(tok.vocab_size, tok.context_length, width=hp['text_width'],
                                layers=hp['text_layers'], eot_token=tok.eot, pad_token=tok.pad)
+    pooled = text.width if text and not args.no_pooled else None  # Imagen: caption into temb
     unet = UNet(4, resolution=8, base_channels=hp['base_channels'], channel_mults=(1, 2),
-                attention_resolutions=(8, 4), context_dim=text.width if text else None)
+                attention_resolutions=(8, 4), context_dim=text.width if text else None,
+                pooled_dim=pooled)
     ldm = LatentDiffusion(unet, linear_schedule(args.timesteps), text, text and tok, ae,
                           objective='v', unconditional=args.unconditional).to(args.device)
     opt = Adam(ldm.trainable_parameters(), lr=hp['lr'])
@@ -136,8 +149,7 @@ def train_first_stage(run, hp):
         run.ae_opt.step()
         run.ae_losses.append(loss.item())
         run.ae_step = step + 1
-        if run.ae_step % hp['checkpoint_every'] == 0:
-            checkpoint(run)
+        run.checkpoints.step_done(run.ae_step)
 
 
 def fit_scale(run):
@@ -150,14 +162,28 @@ def fit_scale(run):
     checkpoint(run)
 
 
+def encode_training_set(run):
+    """q(z|x) of every training image, once: its mean and std (N, 4, 8, 8), so that each
+    step draws z = scale (mean + std eps) without running the frozen encoder again (the
+    reference encodes every batch; the draw is the same)."""
+    def moments(x):
+        q = run.ae.encode(x)
+        return autograd.cat([q.mean, q.std], axis=1)
+    mean, std = np.split(in_batches(moments, run.train.images * 2 - 1, run.device, batch=250),
+                         2, axis=1)
+    return (autograd.tensor(mean, device=run.device), autograd.tensor(std, device=run.device))
+
+
 def train_latent(run, hp):
-    """Eq. (3) (eq. (2) --unconditional) on random batches of training images and captions."""
-    x = autograd.tensor(run.train.images * 2 - 1, device=run.device)
+    """Eq. (3) (eq. (2) --unconditional) on random batches of training latents and captions."""
+    mean, std = encode_training_set(run)
     ids = run.ldm.tokenize(run.train.captions) if not run.ldm.unconditional else None
     bar = viz.progress(range(run.step, hp['steps']), 'latent UNet')
     for step in bar:
-        idx = autograd.randint(0, len(x), (hp['batch_size'],), device=run.device)
-        loss = run.ldm.loss(x[idx], None if ids is None else ids[idx.numpy()])
+        idx = autograd.randint(0, len(mean), (hp['batch_size'],), device=run.device)
+        eps = autograd.randn(hp['batch_size'], *run.ldm.latent_shape, device=run.device)
+        z0 = run.ae.scale_factor * (mean[idx] + std[idx] * eps)  # scale * a draw of q(z|x)
+        loss = run.ldm.latent_loss(z0, None if ids is None else ids[idx.numpy()])
         run.opt.zero_grad()
         loss.backward()
         run.opt.step()
@@ -165,14 +191,17 @@ def train_latent(run, hp):
         run.ema.update()
         run.losses.append(loss.item())
         run.step = step + 1
-        if run.step % hp['checkpoint_every'] == 0:
-            checkpoint(run)
+        run.checkpoints.step_done(run.ae_step + run.step)
 
 
 def checkpoint(run):
-    save_checkpoint(run.out, run.ae_step + run.step, run.config, run.state, stage=run.stage,
-                    ae_step=run.ae_step, latent_step=run.step, losses=np.array(run.losses),
-                    ae_losses=np.array(run.ae_losses))
+    run.checkpoints.save(run.ae_step + run.step)
+
+
+def saved_progress(run):
+    """What a checkpoint keeps beside the state: the stage, each stage's step, the losses."""
+    return dict(stage=run.stage, ae_step=run.ae_step, latent_step=run.step,
+                losses=np.array(run.losses), ae_losses=np.array(run.ae_losses))
 
 
 def draw(run, captions, args, hp, seed, trajectory=None, guidance=None, x_T=None):
@@ -232,10 +261,10 @@ def step_seconds(run, hp, reps=2):
     n = min(hp['batch_size'], 8)
     x = autograd.tensor(run.seen.images[:n] * 2 - 1, device=run.device)
     with autograd.no_grad():
-        cond = {} if run.ldm.unconditional else dict(zip(
-            ('context', 'context_key_padding_mask'), run.ldm.encode_text(run.seen.captions[:n])))
+        cond = {} if run.ldm.unconditional else run.ldm.text_conditions(run.seen.captions[:n])
     pixel = UNet(3, resolution=32, base_channels=hp['base_channels'], channel_mults=(1, 2),
-                 attention_resolutions=(32, 16), context_dim=run.ldm.unet.context_dim)
+                 attention_resolutions=(32, 16), context_dim=run.ldm.unet.context_dim,
+                 pooled_dim=run.ldm.unet.pooled_dim)
     times = {}
     for name, net, z in (('latent', run.ldm.unet, run.ae.encode_latents(x)),
                          ('pixel', pixel.to(run.device), x)):
@@ -291,18 +320,21 @@ def main(argv=None):
                  'lr_schedule': run.lr_schedule, 'ema': run.ema}
     run.config = {k: hp[k] for k in ('ae_channels', 'base_channels', 'text_width', 'text_layers',
                                      'n_train')} | {'clip': args.clip, 'T': args.timesteps,
-                                                    'unconditional': args.unconditional}
-    _, saved = resume(args, 'text2img', run.config, run.state)
+                                                    'unconditional': args.unconditional,
+                                                    'pooled': run.ldm.unet.pooled_dim is not None}
+    run.checkpoints = TrainingCheckpoints(args, 'text2img', run.config, run.state,
+                                          hp['checkpoint_every'], lambda: saved_progress(run))
+    _, saved = run.checkpoints.resume()
     if saved:
         run.stage, run.ae_step, run.step = saved['stage'], saved['ae_step'], saved['latent_step']
         run.losses, run.ae_losses = list(saved['losses']), list(saved['ae_losses'])
-    if run.stage == 'first_stage':
-        train_first_stage(run, hp)
-        fit_scale(run)
-    train_latent(run, hp)
+    with run.checkpoints:  # SIGINT/SIGTERM: save at the end of the step, then stop
+        if run.stage == 'first_stage':
+            train_first_stage(run, hp)
+            fit_scale(run)
+        train_latent(run, hp)
     checkpoint(run)
     train_seconds = time.time() - began
-
     pictures(run, args, hp)
     if args.prompt:
         samples = draw(run, args.prompt, args, hp, args.seed + 4)

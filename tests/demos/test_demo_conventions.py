@@ -114,10 +114,7 @@ def demo_parser(name, monkeypatch):
 ANY_NUMBER = {'--seed', '--guidance'}
 
 
-@pytest.mark.parametrize('name', [pytest.param('text2img', marks=pytest.mark.xfail(
-    strict=True, reason="text2img's flags still use bare int: its owner moves them to "
-                        "conventions' checked types")) if n == 'text2img' else n
-    for n in DEMOS])
+@pytest.mark.parametrize('name', DEMOS)
 def test_every_numeric_flag_is_checked_at_parse_time(name, monkeypatch, tmp_path, capsys):
     """No bare int/float flag (0 batch size, negative samples...) reaches the run: each goes
     through a conventions type that refuses what is out of range (exit status 2) before any
