@@ -51,9 +51,9 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
                                write_metrics, write_samples)
 
 PRESETS = {
-    'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=1000,
+    'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=1600,
                   batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=48,
-                  text_width=64, text_layers=2, n_train=20000, samples=240, guidance=4.0,
+                  text_width=64, text_layers=2, n_train=20000, samples=240, guidance=3.0,
                   sample_steps=50, checkpoint_every=100),
     'full': dict(ae_steps=6000, ae_batch_size=64, ae_lr=1e-3, ae_channels=64, steps=30000,
                  batch_size=128, lr=3e-4, warmup=1000, ema=0.999, base_channels=128,
