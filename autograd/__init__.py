@@ -35,7 +35,7 @@ from .ops.elementwise import (exp, log, sqrt, abs, tanh, sigmoid, relu, leaky_re
 from .ops.reduce import mean, std  # noqa: F401
 from .ops.shape import (reshape, squeeze, unsqueeze, flatten, cat, stack, split, chunk,  # noqa: F401
                         pad, gather, embedding)
-from .ops.linalg import matmul  # noqa: F401
+from .ops.linalg import matmul, inv, slogdet  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 

@@ -1,13 +1,25 @@
-"""Matrix product with batch broadcasting, as numpy.matmul / torch.matmul.
+"""Linear algebra: the matrix product, the inverse and the log-determinant.
 
-For C = A B (last two axes; leading axes broadcast):
+matmul, with batch broadcasting, as numpy.matmul / torch.matmul. For C = A B (last two
+axes; leading axes broadcast):
     dL/dA = G B^T,   dL/dB = A^T G
 (from dC_ij = sum_k dA_ik B_kj + A_ik dB_kj). The engine sums the batch axes
 back if A or B was broadcast. 1-D operands are promoted to matrices first, as
 numpy does, so the Function only ever sees ndim >= 2.
+
+inv, of square matrices (..., n, n): from A A^{-1} = I, d(A^{-1}) = -A^{-1} dA A^{-1}, so
+    dL/dA = -A^{-T} G A^{-T}.
+
+slogdet, as numpy.linalg.slogdet / torch.linalg.slogdet: (sign, log |det A|) of square
+matrices (..., n, n). Jacobi's formula d det A = det A tr(A^{-1} dA) gives
+    d log|det A| = tr(A^{-1} dA),   so   dL/dA = g A^{-T}
+(g the upstream gradient of log|det A|). The sign is piecewise constant: no gradient.
+Normalizing flows need it: Glow's invertible 1x1 convolution adds H W log|det W| to the
+log-likelihood (minigen/flows/invconv.py).
 """
 from ..backend import array_module
 from ..function import Function, expect_tensors
+from ..tensor import Tensor
 
 
 class MatMul(Function):
@@ -38,3 +50,44 @@ def matmul(a, b):
         out = out.reshape(out.shape[:-2] + tuple(n for i, n in zip((-2, -1), out.shape[-2:])
                                                 if i not in squeeze))
     return out
+
+
+def _check_square(name, a):
+    expect_tensors(name, a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"{name}: needs square matrices (..., n, n), got shape {a.shape}")
+
+
+class Inv(Function):
+    def forward(self, a):
+        return array_module(a).linalg.inv(a)
+
+    def backward(self, g):  # d(A^-1) = -A^-1 dA A^-1  ->  dL/dA = -A^-T G A^-T
+        inv_t = self.output.transpose(-1, -2)
+        return -(inv_t @ g @ inv_t)
+
+
+def inv(a):
+    """The inverse of square matrices (..., n, n)."""
+    _check_square('inv', a)
+    return Inv.apply(a)
+
+
+class LogAbsDet(Function):
+    def forward(self, a):  # `value`: log|det a|, computed by slogdet together with the sign
+        return self.value
+
+    def backward(self, g):  # Jacobi: d log|det A| = tr(A^-1 dA)  ->  dL/dA = g A^-T
+        a, = self.inputs
+        return g.unsqueeze(-1).unsqueeze(-1) * inv(a).transpose(-1, -2)
+
+
+def slogdet(a):
+    """(sign, logabsdet) of square matrices (..., n, n), as torch.linalg.slogdet: det A =
+    sign * exp(logabsdet). logabsdet is differentiable (dL/dA = g A^{-T}, twice too,
+    through `inv`); sign is a constant Tensor. A singular matrix gives sign 0 and
+    logabsdet -inf, as NumPy's."""
+    _check_square('slogdet', a)
+    xp = array_module(a.data)
+    sign, logabsdet = xp.linalg.slogdet(a.data)
+    return Tensor._make(xp.asarray(sign)), LogAbsDet.apply(a, value=xp.asarray(logabsdet))

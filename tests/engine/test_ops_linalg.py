@@ -41,3 +41,48 @@ def test_matmul_shape_errors_name_the_op_and_shapes(device):
         ag.zeros(2, 3, device=device) @ ag.zeros(4, 5, device=device)
     with pytest.raises(ValueError, match="matmul: both operands need at least one dimension"):
         ag.matmul(ag.zeros(3, device=device), ag.tensor(2.0, device=device))
+
+
+# well-conditioned square matrices: I * 3 + entries in [-1, 1], n <= 4, a batch axis or not
+@st.composite
+def square_matrices(draw, device='cpu'):
+    n = draw(st.integers(1, 4))
+    batch = draw(st.sampled_from([(), (2,), (2, 3)]))
+    entries = draw(hnp.arrays(np.float64, batch + (n, n), elements=st.floats(-1, 1)))
+    sign = draw(st.sampled_from([1.0, -1.0]))  # a negative determinant as often as a positive
+    a = entries + sign * 3 * np.eye(n)
+    return ag.tensor(a, device=device)
+
+
+@given(data=st.data())
+def test_slogdet_matches_numpy_and_finite_differences(device, data):
+    a = data.draw(square_matrices(device))
+    sign, logabsdet = ag.slogdet(a)
+    want_sign, want_logabsdet = np.linalg.slogdet(a.numpy())
+    np.testing.assert_array_equal(sign.numpy(), want_sign)
+    np.testing.assert_allclose(logabsdet.numpy(), want_logabsdet, rtol=1e-10, atol=1e-12)
+    assert not sign.requires_grad
+    assert_gradients_close(lambda a: ag.slogdet(a)[1], a, gradgrad=True)
+
+
+def test_slogdet_gradient_is_the_inverse_transpose(device):
+    """d log|det A| / dA = A^{-T} (Jacobi's formula), with a negative determinant too."""
+    a = ag.tensor([[0.0, 2.0, 1.0], [1.0, 0.5, 0.0], [3.0, 1.0, 4.0]], dtype=ag.float64,
+                  device=device, requires_grad=True)
+    ag.slogdet(a)[1].backward()
+    np.testing.assert_allclose(a.grad.numpy(), np.linalg.inv(a.numpy()).T, rtol=1e-12)
+
+
+@given(data=st.data())
+def test_inv_matches_numpy_and_finite_differences(device, data):
+    a = data.draw(square_matrices(device))
+    assert_forward_close(ag.inv, np.linalg.inv, a)
+    assert_gradients_close(ag.inv, a, gradgrad=True)
+
+
+def test_slogdet_and_inv_refuse_non_square_matrices(device):
+    with pytest.raises(ValueError, match=r"slogdet: needs square matrices \(\.\.\., n, n\), "
+                                         r"got shape \(2, 3\)"):
+        ag.slogdet(ag.zeros(2, 3, device=device))
+    with pytest.raises(ValueError, match="inv: needs square matrices"):
+        ag.inv(ag.zeros(3, device=device))
