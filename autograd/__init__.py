@@ -12,6 +12,7 @@ Read it in this order:
     grad_mode.py   no_grad / enable_grad / detect_anomaly
     gradcheck.py   finite-difference gradient checking
     testing.py     hypothesis strategies to property-test your own ops
+    viz.py         a picture of the graph that backward walks (or Graphviz text)
     allocator.py   (an aside) why freed memory is kept for reuse on Linux
 
 Example:
@@ -38,6 +39,7 @@ from .ops.shape import (reshape, squeeze, unsqueeze, flatten, cat, stack, split,
 from .ops.linalg import matmul, inv, slogdet  # noqa: F401
 from .ops.softmax import softmax, log_softmax  # noqa: F401
 from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
+from .viz import draw_graph, to_dot  # noqa: F401
 
 allocator.keep_freed_memory()  # glibc: reuse freed arrays instead of fresh pages (allocator.py)
 
