@@ -42,7 +42,8 @@ class Node:
         if self.fn is not None:
             text = ([self.name] if self.name else []) + [self.fn.name, shape]
         else:
-            text = [self.name or 'leaf', shape,
+            constant = self.tensor.size == 1 and not self.tensor.requires_grad
+            text = [self.name or (f'{self.tensor.item():.4g}' if constant else 'leaf'), shape,
                     'requires_grad' if self.tensor.requires_grad else 'no grad']
         if self.grad_norm is not None:
             text.append(f'|grad| {self.grad_norm:.3g}')
