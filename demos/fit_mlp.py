@@ -12,8 +12,10 @@ weights are U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default for Linear lay
         [--hidden 32] [--lr 0.1] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
         [--out out/fit_mlp] [--resume]
 
-Prints the loss falling and writes `fit.png` (target and fit), `loss.png`, `metrics.json`
-and `checkpoint.npz` (the weights and losses, which --resume continues) to --out.
+Prints the loss falling and writes `fit.png` (target and fit), `loss.png`, `graph.png`
+(the graph that backward walks in the first step, each node's |grad| written in it),
+`metrics.json` and `checkpoint.npz` (the weights and losses, which --resume continues)
+to --out.
 """
 import argparse
 import os
@@ -84,6 +86,9 @@ def main(argv=None):
     with run:
         for step in range(first, end):
             loss = ((mlp(params, x) - y) ** 2).mean()
+            if step == first:  # the graph backward is about to walk (autograd/viz.py)
+                ag.draw_graph(loss, os.path.join(args.out, 'graph.png'), grad_norms=True,
+                              names={'x': x, 'y': y, 'loss': loss} | params)
             for p in params.values():
                 p.grad = None
             loss.backward()
