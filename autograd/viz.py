@@ -18,14 +18,15 @@ the engine on the graph (nothing is written into `.grad`, the graph is kept).
 Layout: the output is row 0 and a node sits one row below its lowest consumer (its
 longest distance from the output), so every arrow points down; within a row the nodes
 are ordered by the mean position of their consumers, which uncrosses most arrows.
-Every step is a loop, never recursion: a chain of 10,000 ops is traced and exported.
+Every step is a loop, never recursion: a chain of 10,000 ops is traced, exported and
+drawn (a PNG 720,000 px tall, in a few seconds).
 
     draw_graph(loss, 'graph.png', names={'x': x, 'w': w})   # a PNG, Pillow only
     to_dot(loss)                                            # text for Graphviz's `dot`
 """
 from .backend import array_module
 from .creation import ones_like
-from .function import _FREED, run_backward
+from .function import run_backward
 
 
 class Node:
@@ -71,7 +72,9 @@ def trace(tensor, names=None, grad_norms=False):
         if node.fn is None:
             continue
         if node.fn._inputs is None:
-            raise RuntimeError(_FREED.format(node.fn.name) + " (or draw before backward)")
+            raise RuntimeError(f"the graph was freed by backward ({node.fn.name}'s inputs are "
+                               f"gone): draw it before backward, or call "
+                               f"backward(retain_graph=True) first")
         for t in node.fn._inputs:
             i = node_of(t)
             if i not in node.inputs:  # x * x: one arrow
@@ -142,7 +145,8 @@ def _hex(rgb):
 
 
 def draw_graph(tensor, path=None, names=None, grad_norms=False):
-    """The graph behind `tensor` as a PIL image (saved to `path` if given)."""
+    """The graph behind `tensor` as a PIL image, saved to `path` if given. `names` maps
+    names to tensors; `grad_norms=True` writes |d tensor / d node| in each box."""
     from PIL import Image, ImageDraw, ImageFont  # only the picture needs Pillow
     try:
         font = ImageFont.load_default(size=FONT_SIZE)
