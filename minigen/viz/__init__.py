@@ -12,6 +12,7 @@ and the figures the demos share:
     similarity.py      CLIP's image-text similarity matrix as a heat map
     tokens.py          a VQ-VAE's token grid beside its image
     channels.py        an image beside its latent's channels (latent diffusion)
+    density.py         a 2-D density as a heat map; a deformed grid's lines (flows)
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif  # noqa: F401
@@ -24,3 +25,4 @@ from .tokens import save_token_grid  # noqa: F401
 from .similarity import save_similarity  # noqa: F401
 from .scatter_panels import save_scatter_panels  # noqa: F401
 from .channels import latent_channels_image, save_latent_channels  # noqa: F401
+from .density import density_image, curves_image  # noqa: F401
