@@ -12,13 +12,18 @@ other 2N - 2 away. No label is used in training; afterwards the frozen h is judg
 linear probe (logistic regression) and a k-NN classifier on the labels, against the same
 network at its random initialisation.
 
+`--loss spectral` trains with the spectral contrastive loss instead (HaoChen et al. 2021,
+arXiv:2106.04156): L = -2 E[z^T z+] + E[(z^T z')^2], positives pulled together and every
+other pair pushed towards orthogonality, with no temperature
+(minigen/contrastive/spectral.py).
+
 Data: the built-in shapes set (labels: shape, colour, size, position) or MNIST test digits
 (../shared/data/mnist: the first 8,000 are the unlabelled pool and the probe's training
 images, the last 2,000 held out).
 
     python -m demos.simclr [--preset quick|full] [--dataset shapes|mnist] [--steps N]
         [--batch-size B] [--n-train N] [--n-test N] [--n-pool N] [--probe-steps N]
-        [--widths W ...] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
+        [--widths W ...] [--loss nt_xent|spectral] [--checkpoint-every N] [--device cpu|cuda] [--seed S]
         [--out out/simclr] [--resume]
 
 Writes to --out: augmentations.png (one row per operator), views.png (pairs of views
@@ -50,10 +55,12 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          n_train=2000, n_test=1000, n_pool=10000, probe_steps=300,
-                         temperature=0.5, lr=1e-3, weight_decay=1e-6, checkpoint_every=100),
+                         temperature=0.5, loss='nt_xent', lr=1e-3, weight_decay=1e-6,
+                         checkpoint_every=100),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
                         n_train=5000, n_test=2000, n_pool=10000, probe_steps=300,
-                        temperature=0.5, lr=1e-3, weight_decay=1e-6, checkpoint_every=500)}
+                        temperature=0.5, loss='nt_xent', lr=1e-3, weight_decay=1e-6,
+                        checkpoint_every=500)}
 
 
 def parse_args(argv):
@@ -65,6 +72,9 @@ def parse_args(argv):
     ap.add_argument('--n-pool', type=positive_int, help='unlabelled training images')
     ap.add_argument('--probe-steps', type=positive_int, help='linear-probe Adam steps')
     ap.add_argument('--widths', type=positive_int, nargs='+', help='ResNet stage widths')
+    ap.add_argument('--loss', choices=('nt_xent', 'spectral'),
+                    help='NT-Xent (Chen et al. 2020) or the spectral contrastive loss '
+                         '(HaoChen et al. 2021)')
     add_run_arguments(ap, 'simclr', PRESETS, datasets=('shapes', 'mnist'), checkpoints=True)
     return parse_run_args(ap, argv)
 
@@ -140,11 +150,12 @@ def build(channels, hp, seed, device):
     baseline is the trained model's starting point."""
     autograd.manual_seed(seed)
     encoder = ResNetEncoder(channels, widths=hp['widths'], stem_stride=hp['stem_stride'])
-    return SimCLR(encoder, proj_dim=64, temperature=hp['temperature']).to(device)
+    return SimCLR(encoder, proj_dim=64, temperature=hp['temperature'],
+                  loss=hp['loss']).to(device)
 
 
 def train(model, opt, pool, augment, hp, steps, losses, seed, run, device):
-    """NT-Xent on two augmented views over `steps`, checkpointed by `run`."""
+    """The contrastive loss on two augmented views over `steps`, checkpointed by `run`."""
     bar = viz.progress(steps, 'train')
     for step in bar:
         rng = np.random.default_rng([seed, step])   # per-step stream: exact resume
@@ -168,9 +179,12 @@ def draw(pool, augment, losses, h, h0, labels, names, hp, args, step):
     viz.save_image(np.concatenate([x, augment(x, rng), augment(x, rng)]),
                    os.path.join(args.out, 'views.png'), nrow=8, scale=3,
                    row_labels=['image', 'view 1', 'view 2'])
-    save_loss_curve(losses, os.path.join(args.out, 'loss.png'), label='NT-Xent', window=20,
-                    log_y=False, title=f"SimCLR on {args.dataset} (tau = {hp['temperature']}, "
-                                       f"batch {hp['batch_size']})")
+    spectral = hp['loss'] == 'spectral'
+    save_loss_curve(losses, os.path.join(args.out, 'loss.png'),
+                    label='spectral contrastive loss' if spectral else 'NT-Xent', window=20,
+                    log_y=False, title=f"SimCLR on {args.dataset} (" + (
+                        '' if spectral else f"tau = {hp['temperature']}, ")
+                    + f"batch {hp['batch_size']})")
     n = hp['n_train']
     projections = [(pca_2d(feats[n:].astype(np.float64)), title)
                    for feats, title in ((h, f'trained, step {step}'), (h0, 'random init'))]
@@ -192,7 +206,7 @@ def main(argv=None):
     model = build(pool.shape[1], hp, args.seed, args.device)
     opt = Adam(model.parameters(), lr=hp['lr'], weight_decay=hp['weight_decay'])
     config = {'dataset': args.dataset, 'widths': hp['widths'], 'stem_stride': hp['stem_stride'],
-              'temperature': hp['temperature']}
+              'temperature': hp['temperature'], 'loss': hp['loss']}
     run = TrainingCheckpoints(args, 'simclr', config, {'model': model, 'opt': opt},
                               hp['checkpoint_every'], extra=lambda: {
                                   'losses': losses, 'train_seconds':
@@ -219,12 +233,13 @@ def main(argv=None):
     metrics = {'settings': vars(args) | hp, 'step': step,
                'train_seconds': round(train_seconds, 2), 'eval_seconds': round(eval_seconds, 2),
                'first_loss': float(np.mean(losses[:10])), 'final_loss': float(np.mean(losses[-20:])),
-               'loss_floor': float(-np.log(np.exp(1 / tau) / (np.exp(1 / tau) + 2 * bs - 2))),
-               'chance_loss': float(np.log(2 * bs - 1)),
                'trained': trained, 'random_init': random_init,
                'linear_probe_margin': {k: round(trained[k]['linear_probe']
                                                 - random_init[k]['linear_probe'], 4)
                                        for k in trained}}
+    if hp['loss'] == 'nt_xent':
+        metrics |= {'loss_floor': float(-np.log(np.exp(1 / tau) / (np.exp(1 / tau) + 2 * bs - 2))),
+                    'chance_loss': float(np.log(2 * bs - 1))}
     return write_metrics(args.out, metrics)
 
 

@@ -22,6 +22,9 @@ its positive: L = mean_i CE(s_i, i + N mod 2N), computed with the stable log-sof
 
 The representation used downstream (linear probe, kNN) is h, taken before the head:
 the head discards information the contrastive task does not need (Sec. 4.2).
+
+`SimCLR(loss='spectral')` trains the same encoder and head with the spectral contrastive
+loss of HaoChen et al. 2021 (spectral.py) in place of NT-Xent.
 """
 import numpy as np
 
@@ -30,6 +33,7 @@ import minigen.nn as nn
 import minigen.nn.functional as F
 
 from .encoders import ProjectionHead, ResNetEncoder, l2_normalize
+from .spectral import spectral_contrastive_loss
 
 LARGE_NUM = 1e9
 
@@ -53,10 +57,15 @@ def nt_xent(z1, z2, temperature=0.5):
 
 class SimCLR(nn.Module):
     """Encoder f and projection head g: forward(x) -> (h, z). `loss(x1, x2)` is the
-    NT-Xent loss of two batches of views of the same images."""
+    NT-Xent loss of two batches of views of the same images (loss='nt_xent'), or their
+    spectral contrastive loss (loss='spectral', no temperature)."""
 
-    def __init__(self, encoder=None, proj_dim=128, proj_hidden=None, temperature=0.5):
+    def __init__(self, encoder=None, proj_dim=128, proj_hidden=None, temperature=0.5,
+                 loss='nt_xent'):
         super().__init__()
+        if loss not in ('nt_xent', 'spectral'):
+            raise ValueError(f"simclr.SimCLR: loss must be 'nt_xent' or 'spectral', got {loss!r}")
+        self.loss_name = loss
         self.encoder = encoder if encoder is not None else ResNetEncoder()
         d = self.encoder.feature_dim
         self.head = ProjectionHead(d, proj_dim, hidden=proj_hidden or d)
@@ -73,6 +82,8 @@ class SimCLR(nn.Module):
         # one pass over both views: 2N images through the encoder at once
         _, z = self(autograd.cat([x1, x2], axis=0))
         n = x1.shape[0]
+        if self.loss_name == 'spectral':
+            return spectral_contrastive_loss(z[:n], z[n:])
         return nt_xent(z[:n], z[n:], self.temperature)
 
     def features(self, images, batch_size=256):
