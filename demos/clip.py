@@ -1,7 +1,8 @@
 """CLIP on the shapes captions: one embedding space for images and the texts that describe them.
 
 Radford et al. 2021, "Learning Transferable Visual Models From Natural Language
-Supervision" (arXiv:2103.00020). A small ResNet embeds images, a small causal Transformer
+Supervision" (arXiv:2103.00020). A small ResNet (or, with --image-tower vit, a Vision
+Transformer: minigen/contrastive/vit.py) embeds images, a small causal Transformer
 embeds captions ("a large red circle in the top left"), both are projected and
 L2-normalised, and for a batch of N pairs the logits are exp(t) I T^T (N x N) with a
 learned temperature t (init ln(1/0.07), clamped at ln 100). The loss is the symmetric
@@ -21,6 +22,7 @@ afresh for --n-train and --n-test.
 
     python -m demos.clip [--preset quick|full] [--dataset shapes] [--steps N]
         [--batch-size B] [--n-train N] [--n-test N] [--widths W ...] [--text-width D]
+        [--image-tower resnet|vit]
         [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/clip] [--resume]
 
 Writes to --out: similarity.png (cosines of a batch of images and captions), loss.png,
@@ -39,6 +41,7 @@ import autograd
 from minigen import viz
 from minigen.contrastive.clip import CLIP, retrieval_recall, zero_shot_predict
 from minigen.contrastive.encoders import ResNetEncoder, TextTransformer
+from minigen.contrastive.vit import ViT
 from minigen.data.shapes import COLORS, SHAPES, VOCAB, caption, make_shapes
 from minigen.data.tokenizer import Tokenizer
 from minigen.metrics.clip_score import clip_score
@@ -51,10 +54,12 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, pa
 
 PRESETS = {'quick': dict(steps=300, batch_size=128, widths=(32, 64, 128), stem_stride=2,
                          text_width=64, text_layers=2, n_train=20000, n_test=1000, lr=1e-3,
-                         embed_dim=64, checkpoint_every=100),
+                         embed_dim=64, image_tower='resnet', vit_width=64, vit_depth=4,
+                         patch_size=4, checkpoint_every=100),
            'full': dict(steps=3000, batch_size=256, widths=(32, 64, 128), stem_stride=1,
                         text_width=128, text_layers=3, n_train=50000, n_test=2000, lr=1e-3,
-                        embed_dim=64, checkpoint_every=500)}
+                        embed_dim=64, image_tower='resnet', vit_width=128, vit_depth=6,
+                        patch_size=4, checkpoint_every=500)}
 # (shape, colour) pairs never shown in training: zero-shot on new combinations
 HELD_OUT = [(s, c) for s, c in itertools.product(range(len(SHAPES)), range(len(COLORS)))
             if (s + 2 * c) % 7 == 3]
@@ -92,6 +97,9 @@ def parse_args(argv):
     ap.add_argument('--n-test', type=positive_int, help='test pairs')
     ap.add_argument('--widths', type=positive_int, nargs='+', help='ResNet stage widths')
     ap.add_argument('--text-width', type=positive_int, help='Transformer width')
+    ap.add_argument('--image-tower', choices=('resnet', 'vit'),
+                    help='the image encoder: the small ResNet or a ViT (patch 4, width 64, '
+                         '4 blocks in the quick preset)')
     add_run_arguments(ap, 'clip', PRESETS, datasets=('shapes',), checkpoints=True)
     return parse_run_args(ap, argv)
 
@@ -108,7 +116,10 @@ def load_pairs(hp, seed, tok):
 
 def build(tok, hp, seed, device):
     autograd.manual_seed(seed)
-    image_encoder = ResNetEncoder(3, widths=hp['widths'], stem_stride=hp['stem_stride'])
+    if hp['image_tower'] == 'vit':
+        image_encoder = ViT(3, 32, hp['patch_size'], hp['vit_width'], hp['vit_depth'], heads=4)
+    else:
+        image_encoder = ResNetEncoder(3, widths=hp['widths'], stem_stride=hp['stem_stride'])
     text_encoder = TextTransformer(tok.vocab_size, tok.context_length, width=hp['text_width'],
                                    layers=hp['text_layers'], heads=4, eot_token=tok.eot)
     return CLIP(image_encoder, text_encoder, embed_dim=hp['embed_dim'], tokenizer=tok).to(device)
@@ -192,6 +203,8 @@ def main(argv=None):
     opt = Adam(model.parameters(), lr=hp['lr'])
     config = {k: hp[k] for k in ('widths', 'stem_stride', 'text_width', 'text_layers',
                                  'embed_dim')} | {'dataset': args.dataset}
+    if hp['image_tower'] == 'vit':   # (a ResNet run's config is as it was before ViTs)
+        config |= {k: hp[k] for k in ('image_tower', 'vit_width', 'vit_depth', 'patch_size')}
     run = TrainingCheckpoints(args, 'clip', config, {'model': model, 'opt': opt},
                               hp['checkpoint_every'], extra=lambda: {
                                   'losses': losses, 'scales': scales, 'train_seconds':

@@ -40,3 +40,15 @@ def test_demo_clip_refuses_in_one_line(tmp_path, capsys):
         clip.main(TINY + ['--dataset', 'mnist', '--out', str(tmp_path / 'never')])
     assert "invalid choice: 'mnist' (choose from 'shapes')" in capsys.readouterr().err
     assert not (tmp_path / 'never').exists()
+
+
+def test_demo_clip_with_a_vit_image_tower(tmp_path):
+    """--image-tower vit: CLIP's image encoder is minigen.contrastive.vit.ViT; its checkpoint
+    names the tower, so a ResNet run does not resume it."""
+    out = str(tmp_path / 'vit')
+    m = clip.main(TINY + ['--image-tower', 'vit', '--out', out])
+    state = minigen.load(os.path.join(out, 'checkpoint.npz'))['state']['model']
+    assert 'image_encoder.cls_token' in state and m['settings']['image_tower'] == 'vit'
+    assert np.isfinite(m['final_loss'])
+    with pytest.raises(SystemExit, match='holds a run with'):
+        clip.main(TINY + ['--out', out, '--resume'])
