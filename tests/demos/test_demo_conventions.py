@@ -36,9 +36,13 @@ TINY = {
                  '--samples', '8', '--base-channels', '8', '--ae-channels', '8',
                  '--text-width', '16', '--sample-steps', '2', '--batch-size', '4',
                  '--seeds', '2', '--timesteps', '30'],
+    'flow': ['--dataset', 'mnist', '--steps', '2', '--steps-2d', '2', '--batch-size', '8',
+             '--samples', '8', '--train-images', '64', '--eval-images', '32', '--hidden', '4',
+             '4', '--flow-steps', '1', '--checkerboard-steps', '1', '--layers-2d', '2',
+             '--hidden-2d', '8'],
 }
-TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'fit_mlp', 'gan_2d',
-            'simclr', 'text2img', 'vae', 'vqvae')
+TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'fit_mlp', 'flow',
+            'gan_2d', 'simclr', 'text2img', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate',)
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
