@@ -29,6 +29,9 @@ RUNS = {name: [a for a in args] for name, args in TINY.items() if name != 'text2
                '--probe-steps', '2', '--widths', '4', '8'],
     'clip': ['--batch-size', '8', '--n-train', '64', '--n-test', '32', '--widths', '4', '8',
              '--text-width', '8'],
+    'dino': ['--batch-size', '4', '--local-crops', '2', '--width', '8', '--depth', '1',
+             '--out-dim', '8', '--n-pool', '64', '--n-train', '40', '--n-test', '20',
+             '--probe-steps', '2'],
 }
 
 

@@ -41,8 +41,8 @@ TINY = {
              '4', '--flow-steps', '1', '--checkerboard-steps', '1', '--layers-2d', '2',
              '--hidden-2d', '8'],
 }
-TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'fit_mlp', 'flow',
-            'gan_2d', 'simclr', 'text2img', 'vae', 'vqvae')
+TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'dino', 'fit_mlp',
+            'flow', 'gan_2d', 'simclr', 'text2img', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate',)
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))

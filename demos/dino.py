@@ -1,0 +1,280 @@
+"""DINO: a Vision Transformer learns image features by predicting its own EMA teacher.
+
+Caron et al. 2021, "Emerging Properties in Self-Supervised Vision Transformers"
+(arXiv:2104.14294). Every image of a batch is cut into 2 global crops and a few small
+local ones (multi-crop); a student ViT with a projection head reads all of them, a
+teacher (the student's exponential moving average, momentum scheduled from
+--momentum to 1) reads the global ones, and the student learns, by the cross entropy
+
+    H(P_t, P_s) = - sum_k P_t(x)_k log P_s(x')_k,   x a global crop, x' another crop,
+
+to give every crop the teacher's distribution of another crop of the same image. The
+teacher's outputs are centred (an EMA of their mean) and sharpened (tau_t = 0.04 against
+tau_s = 0.1); `--no-centering` removes the centre and the run collapses (every image gets
+the same one-hot output: the teacher's entropy H(P_t) and KL(P_t || P_s) fall to 0).
+No label is used in training; afterwards the frozen teacher ViT's class-token features
+are judged by a 20-NN classifier and a linear probe, against the same ViT at its random
+initialisation, and the last block's class-token attention over the patches is drawn.
+
+Data: the built-in shapes set (label: the shape kind) or MNIST test digits
+(../shared/data/mnist): a pool of --n-pool unlabelled images to train on (MNIST: the
+first 8,000 at most), the first --n-train of them the probes' training images, and
+--n-test held-out images (MNIST: the last ones) to score them.
+
+    python -m demos.dino [--preset quick|full] [--dataset shapes|mnist] [--steps N]
+        [--batch-size B] [--local-crops N] [--patch-size P] [--width D] [--depth L]
+        [--out-dim K] [--teacher-temp T] [--momentum M] [--no-centering] [--n-pool N]
+        [--n-train N] [--n-test N] [--probe-steps N] [--checkpoint-every N] [--device cpu|cuda]
+        [--seed S] [--out out/dino] [--resume]
+
+Writes to --out: crops.png (an image, its global and local crops), loss.png,
+collapse.png (H(P_t) and KL(P_t || P_s) per step, against ln K), attention.png (the
+class token's attention maps of each head, trained beside random), metrics.json (k-NN
+and linear-probe accuracies, trained and random) and checkpoint.npz (which --resume
+continues).
+"""
+import argparse
+import math
+import os
+import time
+from functools import partial
+
+import numpy as np
+
+import autograd
+from minigen import viz
+from minigen.contrastive.dino import DINO, teacher_momentum
+from minigen.contrastive.vit import ViT
+from minigen.data import augment as A
+from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
+from minigen.optim import AdamW, LambdaLR, clip_grad_norm_, linear_warmup
+from minigen.viz.loss_curve import save_loss_curve
+
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
+                               load_image_dataset, parse_run_args, positive_float,
+                               positive_int, resolve_preset, unit_float, write_metrics)
+
+PRESETS = {'quick': dict(steps=300, batch_size=32, local_crops=4, patch_size=4, width=64,
+                         depth=4, heads=4, out_dim=256, teacher_temp=0.04, student_temp=0.1,
+                         momentum=0.99, center_momentum=0.9, lr=1e-3, weight_decay=0.04,
+                         warmup=30, n_pool=8000, n_train=2000, n_test=1000, probe_steps=300,
+                         checkpoint_every=100),
+           'full': dict(steps=5000, batch_size=128, local_crops=6, patch_size=4, width=128,
+                        depth=6, heads=4, out_dim=1024, teacher_temp=0.04, student_temp=0.1,
+                        momentum=0.996, center_momentum=0.9, lr=5e-4, weight_decay=0.04,
+                        warmup=500, n_pool=8000, n_train=5000, n_test=2000, probe_steps=300,
+                        checkpoint_every=500)}
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--steps', type=count, help='training steps in this run (0: evaluate only)')
+    ap.add_argument('--batch-size', type=positive_int, help='images per step')
+    ap.add_argument('--local-crops', type=count, help='local crops per image (besides the 2 '
+                                                      'global ones)')
+    ap.add_argument('--patch-size', type=positive_int, help='ViT patch side in pixels')
+    ap.add_argument('--width', type=positive_int, help='ViT width D')
+    ap.add_argument('--depth', type=positive_int, help='ViT blocks')
+    ap.add_argument('--out-dim', type=positive_int, help='K, the head\'s outputs')
+    ap.add_argument('--teacher-temp', type=positive_float, help='tau_t (0.1 = tau_s: no '
+                                                                'sharpening)')
+    ap.add_argument('--momentum', type=unit_float, help='the teacher EMA\'s first momentum '
+                                                        '(cosine to 1)')
+    ap.add_argument('--no-centering', dest='centering', action='store_false',
+                    help='no centre on the teacher outputs: the run collapses')
+    ap.add_argument('--n-pool', type=positive_int, help='unlabelled training images')
+    ap.add_argument('--n-train', type=positive_int, help='labelled images for the probes (the '
+                                                         'first of the pool)')
+    ap.add_argument('--n-test', type=positive_int, help='held-out images for the probes')
+    ap.add_argument('--probe-steps', type=positive_int, help='linear-probe Adam steps')
+    add_run_arguments(ap, 'dino', PRESETS, datasets=('shapes', 'mnist'), checkpoints=True)
+    return parse_run_args(ap, argv)
+
+
+def crop_pipelines(dataset, size, local_size):
+    """Multi-crop (Sec. 3.1 of the paper): global crops of area 0.4-1 at `size`, local crops
+    of area 0.1-0.4 at `local_size`, each then jittered. Shapes: flips, quarter turns and
+    colour jitter with any hue (the colour is not what should be learned), grayscale,
+    blur. MNIST: no flip or turn (they change digits), brightness and contrast, blur."""
+    if dataset == 'shapes':
+        jitter = [A.random_hflip, A.random_rot90,
+                  partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5,
+                          p=0.8), partial(A.random_grayscale, p=0.2)]
+    else:
+        jitter = [partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.0,
+                          hue=0.0, p=0.8)]
+    global_crop = A.Compose([partial(A.random_resized_crop, size=size, scale=(0.4, 1.0)),
+                             *jitter, partial(A.random_gaussian_blur, p=0.5)])
+    local_crop = A.Compose([partial(A.random_resized_crop, size=local_size, scale=(0.1, 0.4)),
+                            *jitter])
+    return global_crop, local_crop
+
+
+def make_crops(x, global_crop, local_crop, n_local, rng):
+    """[global 1, global 2, local 1, ..., local n] for the batch x."""
+    return [global_crop(x, rng) for _ in range(2)] + [local_crop(x, rng) for _ in range(n_local)]
+
+
+def build(data, hp, seed, device, centering=True):
+    """The DINO student and teacher, with the same initial weights every time: the
+    random-init baseline is the trained model's starting point."""
+    autograd.manual_seed(seed)
+    backbone = ViT(data.train.shape[1], data.train.shape[2], hp['patch_size'], hp['width'],
+                   hp['depth'], hp['heads'])
+    return DINO(backbone, out_dim=hp['out_dim'], hidden=4 * hp['width'],
+                bottleneck=hp['width'], student_temp=hp['student_temp'],
+                teacher_temp=hp['teacher_temp'], center_momentum=hp['center_momentum'],
+                centering=centering).to(device)
+
+
+def train(model, opt, sched, pool, pipelines, hp, steps, end, history, seed, run, device):
+    """DINO over `steps` (of `end` in all, the horizon of the momentum schedule)."""
+    bar = viz.progress(steps, 'train')
+    params = list(model.student.parameters())
+    for step in bar:
+        rng = np.random.default_rng([seed, step])   # per-step stream: exact resume
+        x = pool[rng.choice(len(pool), hp['batch_size'], replace=False)]
+        crops = make_crops(x, *pipelines, hp['local_crops'], rng)
+        loss, stats = model.loss([autograd.tensor(c, device=device) for c in crops])
+        opt.zero_grad()
+        loss.backward()
+        clip_grad_norm_(params, 3.0)                 # DINO's clip_grad
+        opt.step()
+        sched.step()
+        model.update_teacher(teacher_momentum(step, end, hp['momentum']))
+        history['loss'].append(loss.item())
+        for key, value in stats.items():
+            history[key].append(value)
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{np.mean(history['loss'][-10:]):.3f}",
+                            H_t=f"{stats['teacher_entropy']:.2f}", kl=f"{stats['kl']:.3f}")
+        run.step_done(step + 1)
+
+
+def evaluate(features, data, hp):
+    """20-NN and linear-probe accuracy of the labels from frozen features: trained on the
+    first n_train pool images, tested on n_test held-out ones."""
+    n, m = hp['n_train'], hp['n_test']
+    train_x, test_x = features(data.train[:n]), features(data.held[:m])
+    train_y, test_y = data.labels[:n], data.held_labels[:m]
+    return {'knn': knn_accuracy(train_x, train_y, test_x, test_y, k=20),
+            'linear_probe': linear_probe_accuracy(train_x, train_y, test_x, test_y,
+                                                  steps=hp['probe_steps'])}
+
+
+def heat(maps):
+    """Maps (N, h, w) in [0, 1] as 'hot' RGB images (N, 3, h, w): black, red, yellow, white."""
+    return np.stack([np.clip(3 * maps - k, 0, 1) for k in range(3)], axis=1)
+
+
+def attention_panel(vit, images, device):
+    """Rows: the images, then one row per head of the class token's attention over the
+    patches (each map stretched from its minimum to its maximum), enlarged to the image."""
+    a = vit.class_attention(autograd.tensor(images, device=device)).numpy()   # (N, h, g, g)
+    low, high = a.min(axis=(2, 3), keepdims=True), a.max(axis=(2, 3), keepdims=True)
+    a = (a - low) / np.maximum(high - low, 1e-12)
+    p = images.shape[2] // a.shape[2]
+    a = a.repeat(p, axis=2).repeat(p, axis=3)
+    rows = [images if images.shape[1] == 3 else images.repeat(3, axis=1)]
+    rows += [heat(a[:, head]) for head in range(a.shape[1])]
+    labels = ['image'] + [f'head {head + 1}' for head in range(a.shape[1])]
+    return viz.grid_image(np.concatenate(rows), nrow=len(images), scale=3,
+                          row_labels=labels)
+
+
+def draw(model, random_vit, data, pipelines, history, hp, args):
+    """crops.png, loss.png, collapse.png and attention.png."""
+    rng = np.random.default_rng(args.seed + 7)
+    x = data.held[:8]
+    crops = make_crops(x, *pipelines, hp['local_crops'], rng)
+    side = x.shape[2]
+    full = np.tile([[0, 0, 0, 0]], (len(x), 1)).astype(np.float64)
+    shown = [c if c.shape[2] == side else
+             A.resized_crop(c, full + [0, 0, c.shape[2], c.shape[3]], (side, side))
+             for c in crops]
+    viz.save_image(np.concatenate([x] + shown), os.path.join(args.out, 'crops.png'),
+                   nrow=len(x), scale=3, row_labels=['image', 'global 1', 'global 2'] +
+                   [f'local {i + 1} (x{side / crops[-1].shape[2]:.2g})'
+                    for i in range(hp['local_crops'])])
+    save_loss_curve(history['loss'], os.path.join(args.out, 'loss.png'),
+                    label='H(P_t, P_s)', window=20, log_y=False,
+                    title=f"DINO on {args.dataset} (batch {hp['batch_size']}, "
+                          f"{2 + hp['local_crops']} crops)")
+    steps = len(history['loss'])
+    viz.save_curves({'teacher entropy H(P_t)': history['teacher_entropy'],
+                     'KL(P_t || P_s)': history['kl'],
+                     f"ln K = {math.log(hp['out_dim']):.2f} (uniform)":
+                         np.full(steps, math.log(hp['out_dim']))},
+                    os.path.join(args.out, 'collapse.png'), ylabel='nats',
+                    title=f"DINO on {args.dataset}, "
+                          f"{'centred' if args.centering else 'no centring'}, "
+                          f"tau_t = {hp['teacher_temp']}")
+    viz.save_panels([attention_panel(model.teacher[0], x, args.device),
+                     attention_panel(random_vit, x, args.device)],
+                    [f'trained teacher, step {steps}', 'random init'],
+                    os.path.join(args.out, 'attention.png'))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    hp = resolve_preset(args, PRESETS)
+    data = load_image_dataset(args.dataset, n_train=max(hp['n_pool'], hp['n_train']),
+                              n_held=hp['n_test'], seed=args.seed, demo='dino')
+    side = data.train.shape[2]
+    if side % hp['patch_size'] or (side // 2) < hp['patch_size']:
+        raise SystemExit(f"demos.dino: --patch-size {hp['patch_size']} must divide the "
+                         f"{side}-pixel images and fit a local crop")
+    os.makedirs(args.out, exist_ok=True)
+    local_size = side // 2 // hp['patch_size'] * hp['patch_size']
+    pipelines = crop_pipelines(args.dataset, side, local_size)
+    model = build(data, hp, args.seed, args.device, args.centering)
+    opt = AdamW(model.student.parameters(), lr=hp['lr'], weight_decay=hp['weight_decay'])
+    sched = LambdaLR(opt, linear_warmup(hp['warmup']))
+    config = {k: hp[k] for k in ('patch_size', 'width', 'depth', 'heads', 'out_dim',
+                                 'teacher_temp', 'student_temp')} | {
+        'dataset': args.dataset, 'centering': args.centering}
+    run = TrainingCheckpoints(args, 'dino', config, {'model': model, 'opt': opt,
+                                                     'sched': sched},
+                              hp['checkpoint_every'], extra=lambda: history | {
+                                  'train_seconds':
+                                  time.time() - start + float(saved.get('train_seconds', 0.0))})
+    step, saved = run.resume()
+    history = {k: list(saved.get(k, [])) for k in ('loss', 'teacher_entropy', 'kl')}
+
+    start = time.time()
+    with run:
+        end = run.end(step, hp['steps'], saved)
+        train(model, opt, sched, data.train, pipelines, hp, range(step, end), end, history,
+              args.seed, run, args.device)
+    train_seconds = time.time() - start + float(saved.get('train_seconds', 0.0))  # all runs
+    step = end
+    run.save(step)
+
+    start = time.time()   # frozen features: trained teacher against the ViT at initialisation
+    trained = evaluate(model.features, data, hp)
+    random_model = build(data, hp, args.seed, args.device)
+    random_init = evaluate(random_model.features, data, hp)
+    eval_seconds = time.time() - start
+    if step:
+        draw(model, random_model.teacher[0], data, pipelines, history, hp, args)
+    tail = slice(-20, None)
+    metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'label':
+               'shape' if args.dataset == 'shapes' else 'digit', 'step': step,
+               'train_seconds': round(train_seconds, 2), 'eval_seconds': round(eval_seconds, 2),
+               'knn_accuracy': trained['knn'], 'linear_probe_accuracy': trained['linear_probe'],
+               'random_knn_accuracy': random_init['knn'],
+               'random_linear_probe_accuracy': random_init['linear_probe'],
+               'knn_margin': round(trained['knn'] - random_init['knn'], 4),
+               'linear_probe_margin': round(trained['linear_probe']
+                                            - random_init['linear_probe'], 4),
+               'ln_K': math.log(hp['out_dim'])}
+    if history['loss']:
+        metrics |= {'first_loss': float(np.mean(history['loss'][:10])),
+                    'final_loss': float(np.mean(history['loss'][tail])),
+                    'final_teacher_entropy': float(np.mean(history['teacher_entropy'][tail])),
+                    'final_kl': float(np.mean(history['kl'][tail]))}
+    return write_metrics(args.out, metrics)
+
+
+if __name__ == '__main__':
+    main()
