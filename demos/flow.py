@@ -234,10 +234,11 @@ def evaluate_images(model, data, hp, out, device, seed):
             samples = np.concatenate([model.sample(min(250, hp['samples'] - i), t).numpy()
                                       for i in range(0, hp['samples'], 250)])
         by_temperature[t] = samples
-        grids.append(samples[:64])
+        grids.append(samples[:36])
         figures[f'samples_T{t}'] = sample_quality(samples, data.held[:hp['samples']],
                                                   data.name) | {'n': len(samples)}
-    viz.save_panels(grids, [f'T = {t}' for t in TEMPERATURES], os.path.join(out, 'samples.png'))
+    viz.save_panels(grids, [f'T = {t}' for t in TEMPERATURES], os.path.join(out, 'samples.png'),
+                    nrow=6)
     ends = in_batches(model.encode, data.held[:12], device)
     s = np.linspace(0, 1, 10)[None, :, None]
     path = ((1 - s) * ends[0::2, None] + s * ends[1::2, None]).reshape(-1, ends.shape[1])
