@@ -54,7 +54,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
                                load_image_dataset, parse_run_args, positive_float,
                                positive_int, resolve_preset, unit_float, write_metrics)
 
-PRESETS = {'quick': dict(steps=300, batch_size=32, local_crops=4, patch_size=4, width=64,
+PRESETS = {'quick': dict(steps=400, batch_size=32, local_crops=4, patch_size=4, width=64,
                          depth=4, heads=4, out_dim=256, teacher_temp=0.04, student_temp=0.1,
                          momentum=0.99, center_momentum=0.9, lr=1e-3, weight_decay=0.04,
                          warmup=30, n_pool=8000, n_train=2000, n_test=1000, probe_steps=300,
@@ -92,8 +92,10 @@ def parse_args(argv):
 
 
 def crop_pipelines(dataset, size, local_size):
-    """Multi-crop (Sec. 3.1 of the paper): global crops of area 0.4-1 at `size`, local crops
-    of area 0.1-0.4 at `local_size`, each then jittered. Shapes: flips, quarter turns and
+    """Multi-crop (Sec. 3.1 of the paper): global crops of area 0.5-1 at `size`, local crops
+    of area 0.2-0.5 at `local_size` (DINO's 0.4-1 and 0.05-0.4 are for objects that fill
+    the photo; here an object fills one cell of a 3x3 grid, and a crop of a tenth of the
+    image misses it 85% of the time), each then jittered. Shapes: flips, quarter turns,
     colour jitter with any hue (the colour is not what should be learned), grayscale,
     blur. MNIST: no flip or turn (they change digits), brightness and contrast, blur."""
     if dataset == 'shapes':
@@ -103,9 +105,9 @@ def crop_pipelines(dataset, size, local_size):
     else:
         jitter = [partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.0,
                           hue=0.0, p=0.8)]
-    global_crop = A.Compose([partial(A.random_resized_crop, size=size, scale=(0.4, 1.0)),
+    global_crop = A.Compose([partial(A.random_resized_crop, size=size, scale=(0.5, 1.0)),
                              *jitter, partial(A.random_gaussian_blur, p=0.5)])
-    local_crop = A.Compose([partial(A.random_resized_crop, size=local_size, scale=(0.1, 0.4)),
+    local_crop = A.Compose([partial(A.random_resized_crop, size=local_size, scale=(0.2, 0.5)),
                             *jitter])
     return global_crop, local_crop
 
