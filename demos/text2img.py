@@ -51,7 +51,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
                                write_metrics, write_samples)
 
 PRESETS = {
-    'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=1600,
+    'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=2400,
                   batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=48,
                   text_width=64, text_layers=2, n_train=20000, samples=240, guidance=3.0,
                   sample_steps=50, checkpoint_every=100),
