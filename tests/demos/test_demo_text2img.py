@@ -99,6 +99,15 @@ def test_unconditional_trains_the_same_latent_model_without_text(tmp_path):
     assert minigen.load(out / 'checkpoint.npz')['config']['unconditional'] is True
 
 
+def test_no_pooled_trains_the_cross_attention_only_model(tmp_path):
+    out = run(tmp_path, '--no-pooled', '--steps', '1')
+    ckpt = minigen.load(out / 'checkpoint.npz')
+    assert ckpt['config']['pooled'] is False
+    assert not any(k.startswith('unet.pooled_proj') for k in ckpt['state']['ldm'])
+    pooled = minigen.load(run(tmp_path / 'pooled', '--steps', '1') / 'checkpoint.npz')
+    assert any(k.startswith('unet.pooled_proj') for k in pooled['state']['ldm'])
+
+
 def test_clip_flag_uses_the_frozen_clip_text_tower_and_reports_the_clip_score(tmp_path):
     from demos import clip
     clip.main(['--steps', '2', '--batch-size', '6', '--n-train', '60', '--n-test', '20',
