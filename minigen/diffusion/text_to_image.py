@@ -139,9 +139,10 @@ class LatentDiffusion(nn.Module):
         if unconditional:
             if text_encoder is not None or tokenizer is not None:
                 raise ValueError(f"{name}: unconditional=True takes no text_encoder or tokenizer")
-            if unet.context_dim is not None:
-                raise ValueError(f"{name}: unconditional=True needs a UNet without context_dim, "
-                                 f"got context_dim={unet.context_dim}")
+            if unet.context_dim is not None or getattr(unet, 'pooled_dim', None) is not None:
+                raise ValueError(f"{name}: unconditional=True needs a UNet without context_dim "
+                                 f"or pooled_dim, got context_dim={unet.context_dim}, "
+                                 f"pooled_dim={getattr(unet, 'pooled_dim', None)}")
         else:
             if text_encoder is None or tokenizer is None:
                 raise ValueError(f"{name}: a text-conditional model needs text_encoder and "
