@@ -116,7 +116,7 @@ def load_pairs(hp, seed, tok):
 
 def build(tok, hp, seed, device):
     autograd.manual_seed(seed)
-    if hp['image_tower'] == 'vit':
+    if hp.get('image_tower') == 'vit':  # a ResNet run's config has no image_tower
         image_encoder = ViT(3, 32, hp['patch_size'], hp['vit_width'], hp['vit_depth'], heads=4)
     else:
         image_encoder = ResNetEncoder(3, widths=hp['widths'], stem_stride=hp['stem_stride'])
@@ -203,7 +203,7 @@ def main(argv=None):
     opt = Adam(model.parameters(), lr=hp['lr'])
     config = {k: hp[k] for k in ('widths', 'stem_stride', 'text_width', 'text_layers',
                                  'embed_dim')} | {'dataset': args.dataset}
-    if hp['image_tower'] == 'vit':   # (a ResNet run's config is as it was before ViTs)
+    if hp.get('image_tower') == 'vit':  # a ResNet run's config has no image_tower   # (a ResNet run's config is as it was before ViTs)
         config |= {k: hp[k] for k in ('image_tower', 'vit_width', 'vit_depth', 'patch_size')}
     run = TrainingCheckpoints(args, 'clip', config, {'model': model, 'opt': opt},
                               hp['checkpoint_every'], extra=lambda: {
