@@ -1,0 +1,14 @@
+"""minigen.autoregressive: models that generate one element at a time, p(x) = prod_i
+p(x_i | x_<i), each with an exact log-likelihood.
+
+Read in this order:
+    masked_conv.py  masked convolutions, type A and B: pixel i reads pixels before it
+    pixelcnn.py     the gated PixelCNN: vertical and horizontal stacks (no blind spot), gated
+                    units, class conditioning, Bernoulli or 256-way output, pixel-by-pixel
+                    sampling and completion (van den Oord et al. 2016)
+    gpt.py          a decoder-only Transformer over tokens: next-token cross-entropy, sampling
+                    with temperature, top-k and top-p (Radford et al. 2018, 2019)
+"""
+from .masked_conv import MaskedConv2d, raster_mask  # noqa: F401
+from .pixelcnn import GatedPixelCNN, GatedLayer, binarize, bits_per_dim, gate, shift_down  # noqa: F401
+from .gpt import GPT, sample_token, top_k_filter, top_p_filter  # noqa: F401
