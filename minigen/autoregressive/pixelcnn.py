@@ -169,7 +169,8 @@ def bits_per_dim(nll_nats, dims):
     return nll_nats / (dims * math.log(2))
 
 
-def binarize(x, rng):
-    """Dynamic binarization: each pixel 1 with probability its grey level (a new draw each
-    time, as the PixelCNN papers' MNIST)."""
-    return (rng.random(x.shape) < x).astype(np.float32)
+def binarize(x):
+    """Dynamic binarization: each pixel 1 with probability its grey level, a new draw each
+    time (the PixelCNN papers' MNIST), from the engine's CPU RNG (so a resumed run draws
+    what the uninterrupted one drew)."""
+    return (autograd.rand(*x.shape, device='cpu').numpy() < x).astype(np.float32)
