@@ -10,5 +10,6 @@ Read in this order:
                     with temperature, top-k and top-p (Radford et al. 2018, 2019)
 """
 from .masked_conv import MaskedConv2d, raster_mask  # noqa: F401
-from .pixelcnn import GatedPixelCNN, GatedLayer, binarize, bits_per_dim, gate, shift_down  # noqa: F401
+from .pixelcnn import (GatedPixelCNN, GatedLayer, binarize, bits_per_dim, gate,  # noqa: F401
+                       shift_down)
 from .gpt import GPT, sample_token, top_k_filter, top_p_filter  # noqa: F401

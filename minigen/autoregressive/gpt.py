@@ -65,8 +65,8 @@ class GPT(Module):
         with autograd.no_grad():
             for _ in range(n_tokens):
                 logits = self(idx[:, -self.block_size:]).numpy()[:, -1].astype(np.float64)
-                idx = np.concatenate([idx, sample_token(logits, temperature, top_k, top_p)[:, None]],
-                                     axis=1)
+                token = sample_token(logits, temperature, top_k, top_p)
+                idx = np.concatenate([idx, token[:, None]], axis=1)
         return idx
 
 

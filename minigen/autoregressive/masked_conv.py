@@ -32,7 +32,7 @@ def raster_mask(kernel_size, mask_type):
     kh, kw = kernel_size
     mask = np.zeros((kh, kw))
     mask[:kh // 2] = 1                                        # rows above the centre
-    mask[kh // 2, :kw // 2 + (mask_type == 'B')] = 1         # the centre row, left of (B: and at) it
+    mask[kh // 2, :kw // 2 + (mask_type == 'B')] = 1   # the centre row: left of (B: and at) it
     return mask
 
 
