@@ -9,8 +9,8 @@ van den Oord et al. 2016, "Conditional Image Generation with PixelCNN Decoders"
 and trains on dynamically binarized digits (each pixel 1 with probability its grey level,
 drawn anew at every step), conditioned on the class y. Published: PixelCNN 81.3 nats on
 binarized MNIST after long training (arXiv:1601.06759, table 2); minutes get less far.
-Sampling is 784 passes of the net (on the rows within its reach), one per pixel, for the
-whole batch at once. Completions: the bottom half of held-out digits removed and drawn
+Sampling is 784 passes of the net (on the window of rows and columns within its reach),
+one per pixel, for the whole batch at once. Completions: the bottom half of held-out digits removed and drawn
 again, several times each, under the digit's label. `--output softmax` models 256 grey
 levels instead (a 256-way softmax per pixel; the NLL is then of 8-bit images).
 

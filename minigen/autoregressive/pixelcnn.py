@@ -25,9 +25,10 @@ or 256 (a softmax over 8-bit grey levels). Training minimises the negative log-l
 in nats per image, or bits per dimension = nats / (H W ln 2) (PixelCNN: 81.3 nats on
 binarized MNIST, arXiv:1601.06759 table 2).
 
-Every convolution reads rows at or above its output row only, so the logits of row i are
-those of the image cropped to rows i - reach .. i (`reach`): sampling runs the net on that
-window, not on the whole image, for each of the H W pixels.
+Every convolution reads rows at or above its output row only, and at most k // 2 columns
+to either side, so the logits of pixel (i, j) are those of the image cropped to rows
+i - reach .. i and columns j - (reach - 1) .. j + (reach - 1) (`window`): sampling runs the
+net on that window, not on the whole image, for each of the H W pixels.
 """
 import math
 
@@ -102,6 +103,7 @@ class GatedPixelCNN(Module):
         self.head_2 = Conv2d(head, 1 if output == 'bernoulli' else 256, 1)
         # rows above row i that row i's logits read: the shift, then each vertical kernel
         self.reach = 1 + first_kernel // 2 + (layers - 1) * (kernel // 2)
+        self.side_reach = first_kernel // 2 + (layers - 1) * (kernel // 2)  # columns, each side
 
     def inputs(self, x):
         """The network's input: binary pixels as they are, grey levels k / 255 centred."""
@@ -127,10 +129,16 @@ class GatedPixelCNN(Module):
                                         reduction='none')
         return per_pixel.reshape(x.shape[0], -1).sum(axis=1)
 
+    def window(self, i, j, H, W):
+        """The rows and columns (two slices) whose pixels pixel (i, j)'s logits depend on,
+        within an H x W image; (i, j) sits at (i - top, j - left) inside them."""
+        r = self.side_reach
+        return slice(max(0, i - self.reach), i + 1), slice(max(0, j - r), min(W, j + r + 1))
+
     def sample(self, n=None, y=None, image=None, start_row=0, size=(28, 28)):
         """Images drawn pixel by pixel under no_grad, as NumPy (N, 1, H, W) in [0, 1]: from
         blank, or completing `image` from row `start_row` on (rows above are kept). Each of
-        the H W steps runs the net on the rows [i - reach, i] for the whole batch at once."""
+        the H W steps runs the net on the pixel's window for the whole batch at once."""
         if image is None:
             image = np.zeros((n if y is None else len(y), 1) + tuple(size))
         x = np.array(image, dtype=np.float64)
@@ -138,11 +146,12 @@ class GatedPixelCNN(Module):
         yt = None if y is None else autograd.tensor(np.asarray(y), device=self.device)
         with autograd.no_grad():
             for i in range(start_row, H):
-                top = max(0, i - self.reach)
                 for j in range(W):
-                    window = autograd.tensor(x[:, :, top:i + 1], dtype=self.dtype,
+                    rows, cols = self.window(i, j, H, W)
+                    window = autograd.tensor(x[:, :, rows, cols], dtype=self.dtype,
                                              device=self.device)
-                    logits = self(window, yt).numpy()[:, :, i - top, j].astype(np.float64)
+                    logits = self(window, yt).numpy()[:, :, i - rows.start, j - cols.start]
+                    logits = logits.astype(np.float64)
                     x[:, 0, i, j] = self._draw(logits)
         return x
 

@@ -86,19 +86,25 @@ def test_every_output_pixel_reads_every_earlier_pixel_and_no_later_one():
     np.testing.assert_array_equal(D, np.tril(np.ones((H * W, H * W), dtype=bool), -1))
 
 
-def test_the_logits_of_row_i_need_only_the_rows_within_reach():
-    """What sampling relies on: the net on rows [i - reach, i] gives row i's full logits."""
+def test_the_logits_of_a_pixel_need_only_its_window():
+    """What sampling relies on: the net on the window of pixel (i, j) (rows i - reach .. i,
+    columns within side_reach) gives the logits of the whole image at (i, j), and a window
+    one pixel smaller does not."""
     autograd.manual_seed(0)
     model = randomized(GatedPixelCNN(channels=3, layers=3, first_kernel=5, n_classes=2,
                                      output='softmax'))
-    x = autograd.tensor(np.random.default_rng(0).integers(0, 256, (2, 1, 12, 6)) / 255)
+    H, W = 12, 14
+    x = autograd.tensor(np.random.default_rng(0).integers(0, 256, (2, 1, H, W)) / 255)
     y = np.array([1, 0])
     full = model(x, y).numpy()
-    assert model.reach == 1 + 2 + 2
-    for i in (5, 8, 11):
-        top = i - model.reach
-        window = model(x[:, :, top:i + 1], y).numpy()
-        np.testing.assert_allclose(window[:, :, -1], full[:, :, i], rtol=1e-10, atol=1e-10)
+    assert (model.reach, model.side_reach) == (1 + 2 + 2, 2 + 2)
+    for i, j in ((5, 6), (8, 0), (11, 13), (11, 7), (2, 3)):
+        rows, cols = model.window(i, j, H, W)
+        got = model(x[:, :, rows, cols], y).numpy()[:, :, i - rows.start, j - cols.start]
+        np.testing.assert_allclose(got, full[:, :, i, j], rtol=1e-10, atol=1e-10)
+    rows, cols = model.window(11, 7, H, W)
+    smaller = model(x[:, :, rows.start + 1:rows.stop, cols], y).numpy()[:, :, -1, 7 - cols.start]
+    assert not np.allclose(smaller, full[:, :, 11, 7])
 
 
 def test_nll_is_the_bernoulli_or_categorical_log_likelihood_in_nats():
