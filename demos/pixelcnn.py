@@ -45,7 +45,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, lo
                                parse_run_args, positive_float, positive_int, resolve_preset,
                                sample_quality, write_metrics, write_samples)
 
-PRESETS = {'quick': dict(steps=600, batch_size=32, lr=1e-3, channels=16, layers=5,  # not yet
+PRESETS = {'quick': dict(steps=600, batch_size=32, lr=3e-3, channels=16, layers=5,  # not yet
                          samples_per_class=5, completions=3, eval_every=100,         # measured
                          train_images=8000, eval_images=2000, checkpoint_every=100),
            'full': dict(steps=20000, batch_size=64, lr=1e-3, channels=64, layers=10,
