@@ -6,6 +6,7 @@
 
 One package per family of the syllabus, in the order a course teaches them:
     minigen.autoencoders   autoencoder, VAE, VQ-VAE
+    minigen.autoregressive masked convolutions, the gated PixelCNN, a GPT over tokens
     minigen.gans           GAN losses, 2-D MLP GANs, DCGAN and class conditioning
     minigen.contrastive    SimCLR, CLIP
     minigen.diffusion      DDPM, DDIM, classifier-free guidance, the UNet
