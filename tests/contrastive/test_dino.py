@@ -67,7 +67,8 @@ def test_dino_loss_refuses_bad_arguments():
 
 
 @settings(max_examples=8)
-@given(n=st.integers(1, 3), d_in=st.integers(1, 4), d_out=st.integers(1, 4), seed=st.integers(0, 99))
+@given(n=st.integers(1, 3), d_in=st.integers(1, 4), d_out=st.integers(1, 4),
+       seed=st.integers(0, 99))
 def test_weight_norm_linear_is_cosines_and_gradchecks(n, d_in, d_out, seed):
     rng = np.random.default_rng(seed)
     layer = WeightNormLinear(d_in, d_out).to(dtype=autograd.float64)
