@@ -60,7 +60,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
                                positive_int, resolve_preset, sample_quality, write_metrics,
                                write_samples)
 
-PRESETS = {'quick': dict(steps=3000, steps_2d=500, batch_size=16, lr=2e-3, warmup=100,
+PRESETS = {'quick': dict(steps=3000, steps_2d=500, batch_size=16, lr=3e-3, warmup=100,
                          lr_2d=5e-3, batch_size_2d=256, flow_steps=4, hidden=(32, 64),
                          checkerboard_steps=2, checkerboard_hidden=16, layers_2d=6,
                          hidden_2d=32, samples=1000, train_images=8000, eval_images=2000,
