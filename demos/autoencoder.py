@@ -60,9 +60,7 @@ def parse_args(argv):
     ap.add_argument('--train-images', type=positive_int, help='first N digits to train on')
     ap.add_argument('--eval-images', type=positive_int, help='last N digits held out')
     add_run_arguments(ap, 'autoencoder', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
-    args = parse_run_args(ap, argv)
-    if args.steps == 0 and not args.resume:
-        ap.error('--steps must be positive (0 only with --resume, to evaluate a saved run)')
+    args = parse_run_args(ap, argv, steps_zero_means='evaluate a saved run')
     if args.noise == 'masking' and args.noise_level is not None and args.noise_level > 1:
         ap.error(f'--noise-level is the share of pixels masked: at most 1, got {args.noise_level}')
     return args

@@ -88,10 +88,14 @@ def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=Non
                              'SIGINT/SIGTERM also save before stopping')
 
 
-def parse_run_args(ap, argv=None):
+def parse_run_args(ap, argv=None, steps_zero_means=None):
     """ap.parse_args(argv), then --device made the engine's default device, before anything
-    is built: with MINIGEN_DEVICE=cuda, `--device cpu` still builds every module on the CPU."""
+    is built: with MINIGEN_DEVICE=cuda, `--device cpu` still builds every module on the CPU.
+    steps_zero_means: what `--steps 0` does for a saved run (e.g. 'evaluate a saved run');
+    given, `--steps 0` without --resume is refused at parse time (there is nothing to use)."""
     args = ap.parse_args(argv)
+    if steps_zero_means and args.steps == 0 and not args.resume:
+        ap.error(f'--steps must be positive (0 only with --resume, to {steps_zero_means})')
     autograd.backend.set_default_device(args.device)
     return args
 

@@ -115,9 +115,7 @@ def parse_args(argv):
                     help='shapes object sizes to train on (quick: large only, legible at 16x16)')
     ap.add_argument('--timesteps', type=positive_int, default=1000,
                     help='T of the linear schedule')
-    args = parse_run_args(ap, argv)
-    if args.steps == 0 and not args.resume:
-        ap.error("--steps must be positive (0 only with --resume, to sample from a saved run)")
+    args = parse_run_args(ap, argv, steps_zero_means='sample from a saved run')
     if args.sample_steps > args.timesteps:  # the sampler's own check, before any training
         ap.error(f"--sample-steps {args.sample_steps} exceeds --timesteps {args.timesteps}: "
                  f"DDIM visits a subset of the T steps")

@@ -110,9 +110,7 @@ def parse_args(argv):
     ap.add_argument('--steps', type=count, help='training steps in this run (preset default)')
     ap.add_argument('--batch-size', type=positive_int)
     ap.add_argument('--samples', type=positive_int, help='points to generate (preset default)')
-    args = parse_run_args(ap, argv)
-    if args.steps == 0 and not args.resume:
-        ap.error("--steps must be positive (0 only with --resume)")
+    args = parse_run_args(ap, argv, steps_zero_means='sample from a saved run')
     return args
 
 

@@ -143,6 +143,18 @@ def test_every_numeric_flag_is_checked_at_parse_time(name, monkeypatch, tmp_path
     assert not (tmp_path / 'out').exists()
 
 
+@pytest.mark.parametrize('name', ['autoencoder', 'vae', 'vqvae', 'flow', 'pixelcnn', 'ddpm',
+                                  'diffusion_2d'])
+def test_steps_zero_without_resume_is_refused_before_any_work(name, tmp_path, capsys):
+    """--steps 0 only evaluates or samples a saved run: without --resume there is none."""
+    main = importlib.import_module(f'demos.{name}').main
+    with pytest.raises(SystemExit) as done:
+        main(['--steps', '0', '--out', str(tmp_path / 'out')])
+    assert done.value.code == 2
+    assert '--steps must be positive (0 only with --resume, to ' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_the_device_flag_wins_over_minigen_device(monkeypatch, tmp_path):
     """MINIGEN_DEVICE=cuda makes cuda the engine's default device; `--device cpu` must win
     before anything is built, or the modules are made on the GPU (or fail without one)."""
