@@ -2,7 +2,7 @@
 
     grid.py      image grids to PNG, with row labels or captions; interpolation strips
     gif.py       an animated GIF of a sampling trajectory (noise to image)
-    plots.py     loss curves (log scale, legend) and 2-D scatter plots
+    plots.py     loss curves (log scale, legend), 2-D scatter plots, labelled bubbles
     progress.py  the progress bar every long loop shows, with its loss
 and the figures the demos share:
     loss_curve.py      a loss with its running mean (every demo's loss.png)
@@ -16,7 +16,7 @@ and the figures the demos share:
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif  # noqa: F401
-from .plots import save_curves, save_scatter  # noqa: F401
+from .plots import save_bubbles, save_curves, save_scatter  # noqa: F401
 from .progress import progress  # noqa: F401
 from .panels import panels_image, save_panels  # noqa: F401
 from .loss_curve import running_mean, save_loss_curve  # noqa: F401

@@ -183,3 +183,26 @@ def save_scatter(points, path, labels=None, class_names=None, title=None, size=4
     if class_names is not None:
         ax.legend(list(class_names), [color(i) for i in range(len(class_names))])
     ax.save(path)
+
+
+def save_bubbles(points, radii, labels, path, title=None, xlabel=None, ylabel=None,
+                 size=(560, 480)):
+    """A labelled bubble chart: point i at points[i] (x, y) drawn as a disc of radius
+    radii[i] pixels in the i-th colour, with labels[i] written beside it (the trilemma
+    picture: quality against coverage, area for speed). Axes start at 0 and end at 1 or
+    the largest value, whichever is larger."""
+    x = np.asarray(points, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != 2 or len(x) == 0 or not np.isfinite(x).all():
+        raise ValueError(f"save_bubbles: expected finite points of shape (N, 2), N >= 1, "
+                         f"got shape {x.shape}")
+    if len(radii) != len(x) or len(labels) != len(x):
+        raise ValueError(f"save_bubbles: {len(x)} points need as many radii and labels, got "
+                         f"{len(radii)} and {len(labels)}")
+    lim = lambda v: (min(0.0, float(v.min())), max(1.0, float(v.max())) * 1.05)
+    ax = Axes(size, lim(x[:, 0]), lim(x[:, 1]), title=title, xlabel=xlabel, ylabel=ylabel)
+    for i, ((u, v), r) in enumerate(zip(x, radii)):
+        ax.dots([u], [v], color(i), r)
+        pu, pv = ax.px(u, v)
+        ax.draw.text((float(pu) + (r + 4) * SS, float(pv)), str(labels[i]), fill=INK,
+                     font=ax.small, anchor='lm')
+    ax.save(path)

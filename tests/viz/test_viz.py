@@ -7,7 +7,7 @@ from PIL import Image
 
 import autograd
 from minigen.viz import (make_grid, grid_image, save_image, save_interpolation, save_gif,
-                         save_curves, save_scatter, progress)
+                         save_bubbles, save_curves, save_scatter, progress)
 from minigen.viz.plots import nice_ticks, log_ticks, PALETTE
 
 
@@ -132,6 +132,21 @@ def test_scatter_png_is_square_and_colours_points_by_label(tmp_path):
         save_scatter(np.zeros((5, 3)), tmp_path / 's.png')
     with pytest.raises(ValueError, match=r'labels must be integers of shape \(5,\)'):
         save_scatter(np.zeros((5, 2)), tmp_path / 's.png', labels=np.zeros(4, int))
+
+
+def test_bubbles_grow_with_their_radius_and_sit_where_their_point_is(tmp_path):
+    points = np.array([[0.2, 0.8], [0.8, 0.2]])
+    save_bubbles(points, [3, 12], ['slow', 'fast'], tmp_path / 'b.png', size=(400, 400))
+    with Image.open(tmp_path / 'b.png') as im:
+        pixels = np.asarray(im.convert('RGB')).astype(int)
+    area = [np.argwhere(np.abs(pixels - PALETTE[k]).sum(2) < 30) for k in (0, 1)]
+    assert 4 * len(area[0]) < len(area[1])                  # radius 12 against 3: ~16x the area
+    (y0, x0), (y1, x1) = area[0].mean(0), area[1].mean(0)
+    assert x0 < x1 and y0 < y1                             # (0.2, 0.8) is left of and above
+    with pytest.raises(ValueError, match='save_bubbles: 2 points need as many radii'):
+        save_bubbles(points, [3], ['a', 'b'], tmp_path / 'b.png')
+    with pytest.raises(ValueError, match=r'save_bubbles: expected finite points'):
+        save_bubbles(np.array([[np.nan, 0.0]]), [3], ['a'], tmp_path / 'b.png')
 
 
 def test_ticks_are_round_numbers_inside_the_range():
