@@ -9,6 +9,7 @@ PyTorch's names. Where each one is implemented:
     activations   relu, leaky_relu, silu, gelu, tanh, sigmoid, softplus
                                               autograd/ops/elementwise.py
     softmax       softmax, log_softmax        autograd/ops/softmax.py
+                  gumbel_softmax              here (below)
     dropout       dropout                     here (below)
     normalization group_norm, layer_norm, batch_norm,
                   group_norm_silu (silu(group_norm(x)) as one op; nn.GroupNormSiLU)
@@ -42,7 +43,8 @@ from .losses import (mse_loss, l1_loss, cross_entropy, binary_cross_entropy_with
                      kl_div, gaussian_kl)
 
 __all__ = ['relu', 'leaky_relu', 'silu', 'gelu', 'tanh', 'sigmoid', 'softplus', 'softmax',
-           'log_softmax', 'dropout', 'group_norm', 'group_norm_silu', 'layer_norm', 'batch_norm',
+           'log_softmax', 'gumbel_softmax', 'dropout', 'group_norm', 'group_norm_silu',
+           'layer_norm', 'batch_norm',
            'scaled_dot_product_attention', 'mse_loss', 'l1_loss', 'cross_entropy',
            'binary_cross_entropy_with_logits', 'kl_div', 'gaussian_kl', 'pad', 'embedding',
            'conv2d', 'conv_transpose2d', 'max_pool2d', 'avg_pool2d', 'interpolate']
@@ -63,6 +65,34 @@ def dropout(x, p=0.5, training=True):
         return x * as_tensor(xp.zeros((), x.dtype))
     u = rng(x.device).random(x.shape, dtype=x.dtype)
     return x * as_tensor((u >= p) * xp.asarray(1 / (1 - p), dtype=x.dtype))
+
+
+def gumbel_softmax(logits, tau=1.0, hard=False, *, dim=-1):
+    """A differentiable draw from the categorical distribution softmax(logits) (Jang, Gu &
+    Poole 2016, arXiv:1611.01144; Maddison, Mnih & Teh 2016, arXiv:1611.00712):
+
+        y = softmax((logits + g) / tau),   g = -log(-log u),  u ~ U(0, 1)  (Gumbel(0, 1) noise)
+
+    argmax(logits + g) is an exact draw of the category (the Gumbel-max trick); the softmax
+    relaxes it, to a one-hot vector as tau -> 0 and to uniform as tau -> inf. dy/dlogits is
+    the softmax's: (1/tau) y * (g_up - sum(g_up * y)). hard=True returns the one-hot of the
+    argmax in the forward and the soft y's gradient in the backward (straight-through:
+    y_hard - sg(y) + y). The noise comes from the device's seeded generator. PyTorch's
+    deprecated `eps` is not taken, so `dim` is keyword-only."""
+    if not tau > 0:
+        raise ValueError(f"gumbel_softmax: tau must be positive, got {tau}")
+    xp = array_module(logits.data)
+    tiny = xp.finfo(logits.dtype).tiny
+    u = rng(logits.device).random(logits.shape, dtype=logits.dtype)
+    g = -xp.log(-xp.log(xp.clip(u, tiny, 1.0)) + tiny)               # Gumbel(0, 1)
+    y = softmax((logits + as_tensor(g)) / tau, axis=dim)
+    if not hard:
+        return y
+    axis = dim % logits.ndim
+    k = xp.expand_dims(y.data.argmax(axis), axis)
+    one_hot = (xp.arange(logits.shape[axis]).reshape(
+        (-1,) + (1,) * (logits.ndim - axis - 1)) == k).astype(logits.dtype)
+    return as_tensor(one_hot - y.data) + y                              # y_hard - sg(y) + y
 
 
 from autograd.ops.conv import conv2d, conv_transpose2d  # noqa: E402, F401

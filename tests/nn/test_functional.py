@@ -1,14 +1,18 @@
 """minigen.nn.functional: it exports every layer under PyTorch's name, activations keep
 their dtype and match NumPy, and inverted dropout has the right statistics (mean
-kept, fraction p zeroed, survivors scaled by 1/(1-p), identity in eval, seeded)."""
+kept, fraction p zeroed, survivors scaled by 1/(1-p), identity in eval, seeded), and
+Gumbel-softmax draws are softmax's categorical (their hard counts), near one-hot at low
+temperature, with the softmax's gradient (straight-through when hard)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import autograd as ag
+from autograd.testing import assert_forward_close, assert_gradients_close, tensors
 import minigen.nn.functional as F
 
 NAMES = ['relu', 'leaky_relu', 'silu', 'gelu', 'tanh', 'sigmoid', 'softplus', 'softmax',
-         'log_softmax', 'dropout', 'group_norm', 'layer_norm', 'batch_norm',
+         'log_softmax', 'gumbel_softmax', 'dropout', 'group_norm', 'layer_norm', 'batch_norm',
          'scaled_dot_product_attention', 'mse_loss', 'l1_loss', 'cross_entropy',
          'binary_cross_entropy_with_logits', 'kl_div', 'gaussian_kl', 'pad', 'embedding',
          'conv2d', 'conv_transpose2d', 'max_pool2d', 'avg_pool2d', 'interpolate']
@@ -110,3 +114,75 @@ def test_pad_third_positional_is_mode_as_in_pytorch(device):
             F.pad(x, (1, 1), mode)
     with pytest.raises(ValueError, match=r"pad: mode must be one of"):
         F.pad(x, (1, 1), 2.0)
+
+
+# --- gumbel_softmax -------------------------------------------------------------------
+
+def _gumbel_reference(x, tau, dim, seed):
+    """softmax((x + g) / tau) with g = -log(-log u), u drawn as the engine's seeded CPU
+    generator draws it."""
+    u = np.random.default_rng(seed).random(x.shape, dtype=x.dtype)
+    z = (x - np.log(-np.log(np.clip(u, np.finfo(x.dtype).tiny, 1))
+                    + np.finfo(x.dtype).tiny)) / tau
+    e = np.exp(z - z.max(dim, keepdims=True))
+    return e / e.sum(dim, keepdims=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_gumbel_softmax_matches_numpy_and_its_gradient_central_differences(data):
+    """Forward against NumPy with the same noise; gradient (reseeding the noise at every
+    evaluation, so that the function is deterministic) against central differences, with a
+    random upstream gradient, soft and hard (straight-through: the soft one's gradient)."""
+    shape = data.draw(st.lists(st.integers(1, 4), min_size=1, max_size=3), label='shape')
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label='dim')
+    tau = data.draw(st.sampled_from([0.5, 1.0, 2.0]), label='tau')
+    x = data.draw(tensors(tuple(shape)), label='logits')
+
+    def fn(hard):
+        def draw(logits):
+            ag.manual_seed(3)
+            return F.gumbel_softmax(logits, tau, hard, dim=dim)
+        return draw
+    assert_forward_close(fn(False), lambda a: _gumbel_reference(a, tau, dim, 3), x)
+    assert_gradients_close(fn(False), x)
+    soft = fn(False)(x).numpy()
+    hard = fn(True)(x)
+    one_hot = (soft == soft.max(dim, keepdims=True))
+    np.testing.assert_allclose(hard.numpy(), one_hot, atol=1e-12)
+    g = np.random.default_rng(0).standard_normal(x.shape)       # same backward as the soft y
+    x.grad = None
+    x = x.detach().requires_grad_(True)
+    hard = fn(True)(x)
+    hard.backward(ag.tensor(g))
+    straight = x.grad.numpy().copy()
+    x.grad = None
+    fn(False)(x).backward(ag.tensor(g))
+    np.testing.assert_allclose(straight, x.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_gumbel_softmax_approaches_one_hot_as_tau_falls():
+    """The mean largest entry of a draw rises towards 1 as the temperature falls."""
+    ag.manual_seed(0)
+    logits = ag.tensor(np.log(np.array([[0.1, 0.2, 0.3, 0.4]] * 4000)))
+    peak = [F.gumbel_softmax(logits, tau).numpy().max(1).mean()
+            for tau in (5.0, 1.0, 0.3, 0.1, 0.01)]
+    assert all(a < b for a, b in zip(peak, peak[1:])), peak
+    assert peak[0] < 0.4 and peak[-1] > 0.99, peak
+
+
+def test_gumbel_softmax_hard_draws_are_one_hot_with_frequencies_softmax():
+    """Gumbel-max: argmax(logits + g) is distributed as softmax(logits), so the mean of
+    many hard draws is the softmax (within 4 binomial standard errors)."""
+    ag.manual_seed(1)
+    p = np.array([0.05, 0.15, 0.3, 0.5])
+    n = 40000
+    y = F.gumbel_softmax(ag.tensor(np.log(np.tile(p, (n, 1))) + 2.0), 1.0, True).numpy()
+    np.testing.assert_allclose(y.sum(1), 1, atol=1e-12)
+    assert set(np.unique(np.round(y, 12))) == {0.0, 1.0}
+    assert np.all(np.abs(y.mean(0) - p) < 4 * np.sqrt(p * (1 - p) / n)), y.mean(0)
+
+
+def test_gumbel_softmax_refuses_a_non_positive_tau():
+    with pytest.raises(ValueError, match='gumbel_softmax: tau must be positive, got 0'):
+        F.gumbel_softmax(ag.ones(2, 3), 0)
