@@ -27,6 +27,18 @@ shape kinds.
 
 The attributes are integer labels (indices into VOCAB), so a classifier trained on
 them measures how often a generated image shows what its caption asked for.
+
+With `with_masks=True` the data also carry each image's silhouette and outline, the
+paired inputs of image-to-image translation (pix2pix) and of spatial control (ControlNet):
+
+    mask(u)    = 1 - prod_objects (1 - alpha(u))    the objects' coverage, the same alpha
+                                                    they were composited with (one object:
+                                                    image = (1 - mask) background + mask rgb)
+    outline(u) = S(u) and not (S(u+e_x) and S(u-e_x) and S(u+e_y) and S(u-e_y))
+                                                    S = [mask >= 1/2] (the pixel centre lies
+                                                    inside, sdf <= 0): the silhouette's pixels
+                                                    with a 4-neighbour outside it, its boundary
+Both are array shifts over the whole batch, no loop over pixels.
 """
 from typing import NamedTuple
 
@@ -59,6 +71,8 @@ class ShapesData(NamedTuple):
                         # object's under 'shape_2', ... (-1 where there is none); 'n_objects'
     captions: list      # N strings
     vocab: dict         # attribute -> tuple of value names (VOCAB)
+    masks: np.ndarray = None     # (N, 1, H, W) float32 coverage in [0, 1] (with_masks=True)
+    outlines: np.ndarray = None  # (N, 1, H, W) float32 in {0, 1}: the silhouette's boundary
 
 
 def caption(shape, color, size, position):
@@ -125,8 +139,9 @@ def _background(rng, n, size, texture):
     return (gray + amp * pattern[:, None]).astype(np.float32)
 
 
-def _paint(images, obj, rows, rng):
-    """Composite the objects `obj` (one per row in `rows`) onto `images` in place."""
+def _paint(images, obj, rows, rng, masks=None):
+    """Composite the objects `obj` (one per row in `rows`) onto `images` in place, and
+    add their coverage to `masks` (N, 1, H, W) if given: m <- 1 - (1 - m)(1 - alpha)."""
     size = images.shape[-1]
     u = (np.arange(size, dtype=np.float32) + 0.5) / size
     rgb = np.clip(RGB[obj['color']] + rng.uniform(-0.04, 0.04, (len(rows), 3)), 0, 1)
@@ -141,6 +156,18 @@ def _paint(images, obj, rows, rng):
         alpha = np.clip(0.5 - _sdf(kind, px, py, obj['r'][sel, None, None]) * size, 0, 1)
         alpha = alpha[:, None].astype(np.float32)
         images[rows[sel]] = (1 - alpha) * images[rows[sel]] + alpha * rgb[sel, :, None, None]
+        if masks is not None:
+            masks[rows[sel]] = 1 - (1 - masks[rows[sel]]) * (1 - alpha)
+
+
+def outline(masks):
+    """The boundary of the silhouettes S = [masks >= 1/2] (N, 1, H, W): pixels of S with a
+    4-neighbour outside S (the image's border counts as outside). Float32 in {0, 1}."""
+    inside = np.pad(masks >= 0.5, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    centre = inside[..., 1:-1, 1:-1]
+    interior = (centre & inside[..., :-2, 1:-1] & inside[..., 2:, 1:-1]
+                & inside[..., 1:-1, :-2] & inside[..., 1:-1, 2:])
+    return (centre & ~interior).astype(np.float32)
 
 
 def _overlap(a, b):
@@ -149,12 +176,14 @@ def _overlap(a, b):
     return gap < 1.3 * (a['r'] + b['r']) + 0.02
 
 
-def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06):
+def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06, with_masks=False):
     """n captioned shape images of size x size pixels, deterministic in `seed`.
 
     With probability `two_object_prob` an image holds a second object that does not
     touch the first (the pair is redrawn until it fits). `texture` is the largest
-    amplitude of the background's waves. Returns ShapesData(images, attrs, captions, vocab).
+    amplitude of the background's waves. Returns ShapesData(images, attrs, captions, vocab,
+    masks, outlines); masks and outlines are None unless `with_masks` (the images, labels
+    and captions do not depend on it).
     """
     if not (isinstance(n, (int, np.integer)) and n >= 0):
         raise ValueError(f"make_shapes: n must be a non-negative int, got {n!r}")
@@ -176,8 +205,9 @@ def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06):
         bad = bad[_overlap({k: v[bad] for k, v in first.items()},
                            {k: v[bad] for k, v in second.items()})]
     images = _background(rng, n, size, texture)
-    _paint(images, first, np.arange(n), rng)
-    _paint(images, {k: v[two] for k, v in second.items()}, np.flatnonzero(two), rng)
+    masks = np.zeros((n, 1, size, size), np.float32) if with_masks else None
+    _paint(images, first, np.arange(n), rng, masks)
+    _paint(images, {k: v[two] for k, v in second.items()}, np.flatnonzero(two), rng, masks)
     np.clip(images, 0, 1, out=images)
 
     attrs = {k: first[k].astype(np.int64) for k in VOCAB}
@@ -186,4 +216,6 @@ def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06):
     captions = [caption(*(first[k][i] for k in VOCAB))
                 + (' and ' + caption(*(second[k][i] for k in VOCAB)) if two[i] else '')
                 for i in range(n)]
-    return ShapesData(images, attrs, captions, VOCAB)
+    if not with_masks:
+        return ShapesData(images, attrs, captions, VOCAB)
+    return ShapesData(images, attrs, captions, VOCAB, masks, outline(masks))

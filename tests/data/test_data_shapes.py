@@ -1,4 +1,5 @@
-"""The shapes data set: deterministic, fast, and its pictures show what their labels say."""
+"""The shapes data set: deterministic, fast, and its pictures show what their labels say;
+its masks are the objects' coverage and its outlines the masks' boundaries."""
 import time
 
 import numpy as np
@@ -101,6 +102,54 @@ def test_ten_thousand_images_are_drawn_without_a_loop_over_pixels():
     start = time.perf_counter()
     make_shapes(10_000, seed=0)
     assert time.perf_counter() - start < 60.0
+
+
+def test_masks_and_outlines_are_extra_and_leave_the_images_unchanged():
+    plain, masked = make_shapes(40, seed=6, two_object_prob=0.5), \
+        make_shapes(40, seed=6, two_object_prob=0.5, with_masks=True)
+    assert plain.masks is None and plain.outlines is None
+    np.testing.assert_array_equal(plain.images, masked.images)
+    assert plain.captions == masked.captions
+    for a in (masked.masks, masked.outlines):
+        assert a.shape == (40, 1, 32, 32) and a.dtype == np.float32
+    assert 0 <= masked.masks.min() and masked.masks.max() <= 1
+    assert set(np.unique(masked.outlines)) <= {0.0, 1.0}
+
+
+@settings(max_examples=5)
+@given(seed=st.integers(0, 2 ** 32 - 1), size=st.sampled_from([16, 24, 32]))
+def test_mask_covers_exactly_the_pixels_that_differ_from_the_background(seed, size):
+    """Plain backgrounds: the mask is > 0 exactly where the image is not the background
+    colour, and a one-object image is (1 - mask) background + mask rgb, the compositing
+    of the module docstring, with rgb read off the most covered pixel."""
+    d = make_shapes(40, size=size, seed=seed, two_object_prob=0.4, texture=0.0, with_masks=True)
+    for i in range(40):
+        _, distance, background = _object_pixels(d.images[i])
+        m = d.masks[i, 0]
+        np.testing.assert_array_equal(m > 0, distance > 0, err_msg=d.captions[i])
+        if d.attrs['n_objects'][i] == 1:
+            y, x = np.unravel_index(m.argmax(), m.shape)           # image = bg + m (rgb - bg)
+            rgb = background + (d.images[i][:, y, x] - background) / m[y, x]
+            composite = (1 - m) * background[:, None, None] + m * rgb[:, None, None]
+            np.testing.assert_allclose(d.images[i], composite, atol=2e-6, err_msg=d.captions[i])
+
+
+def test_outline_is_the_boundary_of_the_silhouette():
+    """Checked pixel by pixel (a loop here, to be independent of the module's shifts):
+    outline pixels are the silhouette's pixels (mask >= 1/2) with a 4-neighbour outside
+    it or on the image border; what remains of the silhouette touches nothing outside."""
+    d = make_shapes(12, size=24, seed=9, two_object_prob=0.5, with_masks=True)
+    for i in range(12):
+        inside = d.masks[i, 0] >= 0.5
+        want = np.zeros_like(inside)
+        for y in range(24):
+            for x in range(24):
+                neighbours = [(y + dy, x + dx) for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+                outside = [not (0 <= v < 24 and 0 <= u < 24 and inside[v, u]) for v, u in neighbours]
+                want[y, x] = inside[y, x] and any(outside)
+        np.testing.assert_array_equal(d.outlines[i, 0] == 1, want, err_msg=d.captions[i])
+        assert want.sum() >= 8 * d.attrs['n_objects'][i]   # a closed curve round each object
+        assert (inside & ~want).any()                        # with an interior
 
 
 @pytest.mark.parametrize('kwargs', [dict(n=-1), dict(n=2.5), dict(n=4, size=4),
