@@ -100,7 +100,9 @@ def evaluate(G, z_fixed, z_eval, real, dataset, step, log, out):
         log['trajectory'].pop(), log['grids'].pop()                   # evaluates again
     grid = sample(G, z_fixed)
     viz.save_image(grid, os.path.join(out, f'samples_{step:06d}.png'))
+    began = time.time()
     images = sample(G, z_eval)
+    log['sample_seconds_per_image'] = (time.time() - began) / len(images)
     subset = min(1000, len(images) // 2, len(real) // 2)  # KID's std needs subsets < n
     scores = evaluate_samples(images, real, dataset, kid_subset_size=subset)
     log['grids'].append(np.round(grid * 255).astype(np.uint8))
@@ -173,6 +175,7 @@ def main(argv=None):
     metrics = {'settings': vars(args) | hp, 'dataset': data.name, 'step': end,
                'train_seconds': round(train_seconds, 2),
                'eval_seconds': round(log['eval_seconds'], 2),
+               'sample_seconds_per_image': log['sample_seconds_per_image'],
                'parameters': {'G': sum(q.data.size for q in G.parameters()),
                               'D': sum(q.data.size for q in D.parameters())},
                'final_d_loss': float(losses[-50:, 0].mean()),

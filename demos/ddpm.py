@@ -381,6 +381,7 @@ def main(argv=None):
                'parameters': int(sum(p.size for p in run.model.parameters())), 'step': run.step,
                **{k: round(v, 2) for k, v in (timing | sample_timing).items() if k != 'steps'},
                'seconds_per_step': round(timing['train_seconds'] / max(1, timing['steps']), 4),
+               'sample_seconds_per_image': sample_timing['sample_seconds'] / len(samples),
                'first_loss': float(np.mean(run.losses[:25])),
                'final_loss': float(np.mean(run.losses[-100:])), **loss_vs_t,
                **({'sampler_seconds': sampler_seconds} if sampler_seconds else {}),

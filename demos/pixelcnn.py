@@ -179,6 +179,7 @@ def main(argv=None):
     result = {'settings': vars(args) | hp, 'dataset': data.name, 'step': step,
               'train_seconds': round(train_seconds, 2),
               'sample_seconds': round(sample_seconds, 2),
+              'sample_seconds_per_image': sample_seconds / len(samples),
               'parameters': sum(p.size for p in model.parameters()),
               'nll_nats': nll, 'bits_per_dim': bits_per_dim(nll, dims),
               **published,

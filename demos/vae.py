@@ -208,14 +208,17 @@ def main(argv=None):
                 for k, m in models.items()}
     figures, rec = {k: f for k, (f, _) in held_out.items()}, held_out['vae'][1]
     z = np.random.default_rng(args.seed).standard_normal((hp['samples'], hp['latent_dim']))
+    tick = time.time()
     samples = write_samples(args.out, in_batches(models['vae'].decode, z.astype(np.float32),
                                                  args.device), 'vae')
+    sample_seconds = time.time() - tick
     draw_2d(models['vae2d'], data, args.out, args.device)
     draw(models['vae'], samples, data.held, rec, history, args.out, args.device)
     figures['vae_samples'] = sample_quality(samples, data.held[:hp['samples']],
                                             data.name) | {'n': len(samples)}
     result = {'settings': vars(args) | hp, 'dataset': data.name, 'step': step,
               'train_seconds': round(train_seconds, 2),
+              'sample_seconds_per_image': sample_seconds / len(samples),
               'final_loss': {k: float(np.mean(v[-50:])) for k, v in history.items()},
               'held_out': figures, 'held_out_images': len(data.held)}
     return write_metrics(args.out, result)

@@ -164,12 +164,14 @@ def main(argv=None):
     model.eval()
     held_tokens = tokens_of(model, data.held, args.device)
     rec = in_batches(model.decode, held_tokens, args.device)
+    train_tokens, tick = tokens_of(model, data.train, args.device), time.time()
     samples = write_samples(args.out, sample_without_prior(
-        model, tokens_of(model, data.train, args.device), hp['samples'], hp['codes'],
-        args.seed, args.device), 'vqvae')
+        model, train_tokens, hp['samples'], hp['codes'], args.seed, args.device), 'vqvae')
+    sample_seconds = time.time() - tick
     draw(data.held, rec, held_tokens, samples, history, hp['codes'], args.out)
     result = {'settings': vars(args) | hp, 'dataset': data.name, 'step': step,
               'train_seconds': round(train_seconds, 2),
+              'sample_seconds_per_image': sample_seconds / len(samples),
               'first_loss': float(np.mean(history['recon'][:20])),
               'final_loss': float(np.mean(history['recon'][-50:])),
               'held_out': reconstruction_quality(data.held, rec)

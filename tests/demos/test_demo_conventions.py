@@ -46,7 +46,7 @@ TINY = {
 }
 TRAINING = ('autoencoder', 'cgan', 'clip', 'dcgan', 'ddpm', 'diffusion_2d', 'dino', 'fit_mlp',
             'flow', 'gan_2d', 'pixelcnn', 'simclr', 'text2img', 'vae', 'vqvae')
-DEMOS = TRAINING + ('evaluate',)
+DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
 
