@@ -8,6 +8,10 @@ Read in this order:
     dcgan.py   DCGAN's generator and discriminator, and class conditioning
                (Radford et al. 2015; Mirza & Osindero 2014; Miyato & Koyama 2018)
     sampling.py drawing from G: batched samples in [0, 1], latent interpolations, class grids
+    stylegan_layers.py  StyleGAN's mapping network, modulated convolution with weight
+               demodulation, noise inputs, equalized learning rate (Karras et al. 2019, 2020)
+    stylegan.py the style-based generator: learned constant, per-layer styles, toRGB
+               skips, the truncation trick, style mixing
 """
 from . import losses  # noqa: F401
 from .losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty  # noqa: F401
@@ -15,3 +19,5 @@ from .mlp import MLPGenerator, MLPDiscriminator  # noqa: F401
 from .dcgan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d,  # noqa: F401
                     dcgan_init_)
 from .sampling import sample, interpolate, class_grid  # noqa: F401
+from .stylegan_layers import MappingNetwork, ModulatedConv2d, modulated_conv2d  # noqa: F401
+from .stylegan import StyleGANGenerator, SynthesisNetwork, mix_styles  # noqa: F401
