@@ -8,8 +8,32 @@ import time
 
 from autograd import backend
 
-# workload name -> module in this package (more are added by later issues)
-WORKLOADS = ['conv3x3', 'attention', 'unet']
+# workload module in this package -> the JSON keys it reports (more are added by later issues)
+WORKLOADS = {'conv3x3': ['conv3x3'], 'attention': ['attention'],
+             'unet': ['unet_step', 'ddim_sample', 'unet_params'],
+             'mlp': ['mlp_step'], 'gpt': ['gpt_step', 'gpt_params'],
+             'overhead': ['op_overhead_us']}
+
+
+def blas_line():
+    """Which BLAS NumPy's products run on, with its kernel and thread count, e.g.
+    'BLAS: openblas 0.3.31 (kernel Haswell), 2 threads': figures taken on another kernel
+    (OPENBLAS_CORETYPE forces an older one) are not comparable. Needs threadpoolctl (a
+    development dependency); without it the line says so instead."""
+    import os
+    forced = [f"{k}={os.environ[k]}" for k in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')
+              if k in os.environ]
+    note = f"; set: {', '.join(forced)}" if forced else ''
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return f"BLAS: unknown (pip install threadpoolctl to see it){note}"
+    pools = [p for p in threadpool_info() if p.get('user_api') == 'blas']
+    if not pools:
+        return f"BLAS: none found by threadpoolctl{note}"
+    return 'BLAS: ' + '; '.join(
+        f"{p.get('internal_api')} {p.get('version')} (kernel {p.get('architecture', '?')}), "
+        f"{p.get('num_threads')} threads" for p in pools) + note
 
 
 def synchronize(device):
