@@ -1,7 +1,7 @@
 """minigen.gans: generative adversarial networks.
 
 Read in this order:
-    losses.py  minimax, non-saturating, hinge and Wasserstein losses; the gradient
+    losses.py  minimax, non-saturating, hinge, Wasserstein, least squares; the gradient
                penalty and R1, gradients of gradients (Goodfellow et al. 2014;
                Gulrajani et al. 2017; Mescheder et al. 2018)
     mlp.py     the MLP pair for 2-D toy data, where mode collapse can be seen
@@ -14,9 +14,12 @@ Read in this order:
                skips, the truncation trick, style mixing
     pix2pix.py paired translation: the U-Net generator, the PatchGAN discriminator and its
                receptive field, cGAN + lambda L1 (Isola et al. 2017)
+    cyclegan.py unpaired translation: two generators, two discriminators, least squares,
+               the cycle and identity losses, the history pool (Zhu et al. 2017)
 """
 from . import losses  # noqa: F401
-from .losses import discriminator_loss, generator_loss, gradient_penalty, r1_penalty  # noqa: F401
+from .losses import (discriminator_loss, generator_loss, gradient_penalty, r1_penalty,  # noqa: F401
+                     lsgan_discriminator_loss, lsgan_generator_loss)
 from .mlp import MLPGenerator, MLPDiscriminator  # noqa: F401
 from .dcgan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d,  # noqa: F401
                     dcgan_init_)
@@ -25,3 +28,4 @@ from .stylegan_layers import MappingNetwork, ModulatedConv2d, modulated_conv2d  
 from .stylegan import StyleGANGenerator, SynthesisNetwork, mix_styles  # noqa: F401
 from .pix2pix import (UNetGenerator, PatchDiscriminator, discriminator_objective,  # noqa: F401
                       generator_objective)
+from .cyclegan import CycleGAN, ImagePool, cycle_loss, identity_loss  # noqa: F401

@@ -1,6 +1,7 @@
-"""GAN losses: minimax, non-saturating, hinge, Wasserstein, the WGAN-GP gradient penalty
-and R1. Every loss is written to be MINIMISED, and takes the discriminator's raw outputs
-(logits or critic scores), real_logits = D(x) and fake_logits = D(G(z)).
+"""GAN losses: minimax, non-saturating, hinge, Wasserstein, least squares, the WGAN-GP
+gradient penalty and R1. Every loss is written to be MINIMISED, and takes the
+discriminator's raw outputs (logits or critic scores), real_logits = D(x) and
+fake_logits = D(G(z)).
 
 Minimax (Goodfellow et al. 2014, arXiv:1406.2661, eq. 1), with D(x) = sigmoid(l(x)) and
 log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l):
@@ -18,6 +19,12 @@ Hinge (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957):
 Wasserstein (Arjovsky, Chintala & Bottou 2017, arXiv:1701.07875): the critic f estimates
     W(p_data, p_g) = sup_{||f||_L <= 1} E f(x) - E f(G(z))
     critic minimises E f(G(z)) - E f(x);   G minimises -E f(G(z))
+Least squares (Mao et al. 2017, arXiv:1611.04076, eq. 2 with targets a = 0 for fakes,
+  b = c = 1 for reals; CycleGAN's GAN loss): D regresses its raw score to the labels,
+    D: E (l_real - 1)^2 + E l_fake^2;   G: E (l_fake - 1)^2
+  so fakes on the right side of the boundary but far from the reals are still pulled
+  in (the sigmoid loss would be saturated there). lsgan_discriminator_loss and
+  lsgan_generator_loss, beside the kinds above.
 Gradient penalty (Gulrajani et al. 2017, arXiv:1704.00028, Algorithm 1) keeps f 1-Lipschitz
     x_hat = alpha x + (1 - alpha) x_fake,   alpha ~ U[0, 1] per example
     GP = lambda E (||grad_x_hat f(x_hat)||_2 - 1)^2,   lambda = 10
@@ -59,6 +66,25 @@ def generator_loss(fake_logits, kind='nonsaturating'):
     if kind == 'nonsaturating':  # -E log D(G(z))
         return F.softplus(-fake_logits).mean()
     return -fake_logits.mean()   # hinge and wasserstein
+
+
+def _check_scores(fn, *scores):
+    for s in scores:
+        if not isinstance(s, autograd.Tensor) or s.ndim != 1:
+            raise ValueError(f"gans.losses.{fn}: expected discriminator outputs of shape (N,), "
+                             f"got {getattr(s, 'shape', type(s).__name__)}")
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores):
+    """Least squares: E (D(x) - 1)^2 + E D(G(z))^2 (Mao et al. 2017)."""
+    _check_scores('lsgan_discriminator_loss', real_scores, fake_scores)
+    return ((real_scores - 1) ** 2).mean() + (fake_scores * fake_scores).mean()
+
+
+def lsgan_generator_loss(fake_scores):
+    """Least squares: E (D(G(z)) - 1)^2."""
+    _check_scores('lsgan_generator_loss', fake_scores)
+    return ((fake_scores - 1) ** 2).mean()
 
 
 def _input_gradient(critic, x, args):
