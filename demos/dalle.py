@@ -43,9 +43,9 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
 from demos.text2img import UNSEEN, accuracy, load_data
 
 PRESETS = {
-    'quick': dict(dvae_steps=500, dvae_batch_size=32, dvae_lr=2e-3, hidden=(32, 64, 64),
-                  num_codes=128, code_dim=32, beta=0.01, steps=800, batch_size=32, lr=1e-3,
-                  d_model=128, layers=4, n_train=10000, clip_steps=120, clip_batch_size=64,
+    'quick': dict(dvae_steps=800, dvae_batch_size=32, dvae_lr=2e-3, hidden=(32, 64),
+                  num_codes=64, code_dim=32, beta=0.01, steps=600, batch_size=32, lr=2e-3,
+                  d_model=96, layers=3, n_train=10000, clip_steps=120, clip_batch_size=64,
                   clip_n_train=8000, clip_width=32, captions=48, candidates=8,
                   checkpoint_every=100),
     'full': dict(dvae_steps=5000, dvae_batch_size=64, dvae_lr=1e-3, hidden=(64, 128),

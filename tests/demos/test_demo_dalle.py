@@ -25,7 +25,7 @@ def test_tiny_run_writes_reranked_samples_captions_pictures_and_metrics(tmp_path
     for key in ('before', 'after'):
         for part in ('', '_seen', '_held_out_compositions'):
             assert set(m[f'accuracy_{key}_rerank{part}']) == ATTRIBUTES
-    assert m['token_grid'] == [4, 4] and m['n_held_out'] == 1 and m['n_seen'] == 3
+    assert m['token_grid'] == [8, 8] and m['n_held_out'] == 1 and m['n_seen'] == 3
     assert 1 <= m['dvae_perplexity'] <= 8 and m['clip_cosine_kept'] >= m['clip_cosine_mean']
     words = [c.split() for c in captions]
     held = {'shape': np.array([SHAPES.index(w[3]) for w in words]),
