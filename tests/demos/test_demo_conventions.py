@@ -27,6 +27,10 @@ TINY = {
               '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
     'cgan': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '8',
              '--ngf', '8', '--ndf', '8', '--eval-samples', '16'],
+    'ebm': ['--dataset', 'mnist', '--steps', '2', '--steps-ebm', '2', '--steps-2d', '2',
+            '--steps-ebm-2d', '2', '--batch-size', '4', '--samples', '8', '--train-images',
+            '64', '--base-channels', '8', '--langevin-steps', '2', '--langevin-steps-2d', '2',
+            '--noise-steps', '2', '--sample-steps', '1'],
     'vae': ['--dataset', 'mnist', '--steps', '2', '--steps-2d', '2', '--samples', '8',
             '--batch-size', '8', '--iw-samples', '2', '--train-images', '64',
             '--eval-images', '32'],
@@ -51,8 +55,8 @@ TINY = {
               '--clip-batch-size', '8', '--clip-width', '4'],
 }
 TRAINING = ('autoencoder', 'cgan', 'clip', 'dalle', 'dcgan', 'ddpm', 'diffusion_2d', 'dino',
-            'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'text2img', 'vae',
-            'vqvae')
+            'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'text2img',
+            'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
