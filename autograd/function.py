@@ -32,7 +32,7 @@ backward needs cannot be changed silently.
 import weakref
 from contextlib import nullcontext
 
-from . import grad_mode
+from . import backend, grad_mode
 from .backend import array_module
 from .grad_mode import AnomalyError, check_finite, enable_grad, no_grad
 from .pruning import Pruning
@@ -48,32 +48,40 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        """Run the op on Tensors and, in grad mode, record it in the graph."""
-        expect_tensors(cls.__name__, *inputs)
+        """Run the op on Tensors and, in grad mode, record it in the graph.
+
+        Every op of every step passes here (about 100 times per step of a small MLP), so
+        each check below costs as little as it can: the device check only where CuPy is
+        loaded, one read of the grad-mode switches."""
         fn = cls(**params)
-        device = inputs[0].device
-        for t in inputs[1:]:
-            if t.device != device:
-                raise RuntimeError(f"{cls.__name__}: inputs are on different devices "
-                                   f"({device} and {t.device}); move them with .to(device)")
+        arrays = []
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                expect_tensors(cls.__name__, *inputs)  # raises, naming the op and the input
+            arrays.append(t.data)
+        if backend.cp is not None and len(inputs) > 1:
+            _check_same_device(cls.__name__, inputs)
         try:
-            out = Tensor._make(fn.forward(*[t.data for t in inputs]))
+            out = Tensor._make(fn.forward(*arrays))
         except Exception as e:  # say which op failed, and on what shapes (shown below the error)
             e.add_note(f"in {cls.__name__}.forward, with input shapes "
                        f"{', '.join(str(t.shape) for t in inputs)}")
             raise
-        if grad_mode.state.anomaly:
+        state = grad_mode.state
+        if state.anomaly:
             check_finite(out.data, f"{cls.__name__}.forward produced")
         if getattr(out.data, 'base', None) is not None:  # a view of an input shares its counter
             _share_version(out, inputs)
-        if grad_mode.state.grad_enabled and any(t.requires_grad for t in inputs):
-            fn._inputs = inputs
-            fn._versions = tuple(t._version for t in inputs)
-            fn._output = weakref.ref(out)
-            fn._output_version = out._version
-            fn.needs_input_grad = tuple(t.requires_grad for t in inputs)
-            out.requires_grad = True
-            out.creator = fn
+        if state.grad_enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            if True in needs:
+                fn._inputs = inputs
+                fn._versions = tuple([t._vc[0] for t in inputs])
+                fn._output = weakref.ref(out)
+                fn._output_version = out._vc[0]
+                fn.needs_input_grad = needs
+                out.requires_grad = True
+                out.creator = fn
         return out
 
     def forward(self, *arrays):
@@ -107,10 +115,22 @@ class Function:
         return type(self).__name__
 
     def _free(self):
+        d = self.__dict__  # drop the arrays saved by forward, keep the bookkeeping
+        kept = {k: d[k] for k in _KEEP if k in d}
+        d.clear()
+        d.update(kept)
         self._inputs = None
-        keep = ('_inputs', '_versions', '_output', '_output_version', 'needs_input_grad')
-        for key in [k for k in self.__dict__ if k not in keep]:
-            del self.__dict__[key]  # arrays saved by forward
+
+
+_KEEP = ('_versions', '_output', '_output_version', 'needs_input_grad')
+
+
+def _check_same_device(op, inputs):
+    device = inputs[0].device
+    for t in inputs[1:]:
+        if t.device != device:
+            raise RuntimeError(f"{op}: inputs are on different devices "
+                               f"({device} and {t.device}); move them with .to(device)")
 
 
 def expect_tensors(op, *xs):
@@ -138,8 +158,8 @@ _FREED = ("{}: trying to backward through the graph a second time; its saved val
 def unbroadcast(grad, shape):
     """Sum `grad` down to `shape`: the VJP of broadcasting (a copy along an
     axis receives the sum of the gradients of its copies)."""
-    lead = grad.ndim - len(shape)
-    if grad.shape == shape or lead < 0:  # (a wrong shape is reported by the engine)
+    lead = grad.data.ndim - len(shape)
+    if grad.data.shape == shape or lead < 0:  # (a wrong shape is reported by the engine)
         return grad
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
@@ -183,7 +203,7 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
     order = _topological_order([o.creator for o in outputs if o.creator is not None])
     pruning = None if inputs is None else Pruning(order, inputs)  # autograd.grad's narrowing
     receive = _into_dot_grad if pruning is None else pruning.receive
-    pending = {}  # id(fn) -> the gradient of fn's output, summed over its consumers
+    pending = {}  # fn -> the gradient of fn's output, summed over its consumers
     # Hold every output until its own backward has run: a consumer frees its
     # inputs as soon as it is done, and backward may read its op's output.
     alive = [fn._output() for fn in order]
@@ -191,8 +211,8 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
         for out, g in zip(outputs, grad_outputs):
             _pass_on(out, g, pending, receive)
         for k, fn in enumerate(order):
-            g_out = pending.pop(id(fn), None)
-            if g_out is not None and any(fn.needs_input_grad):  # pruning may turn all off
+            g_out = pending.pop(fn, None)
+            if g_out is not None and True in fn.needs_input_grad:  # pruning may turn all off
                 for t, g in _input_grads(fn, g_out):
                     _pass_on(t, g, pending, receive)
                 if not retain_graph:
@@ -202,32 +222,38 @@ def run_backward(outputs, grad_outputs, inputs=None, retain_graph=False, create_
 
 
 def _input_grads(fn, g_out):
-    """Run fn.backward; yield (input, its gradient) for each input that needs one,
+    """Run fn.backward; return [(input, its gradient)] for each input that needs one,
     summed back to the input's shape and cast to its dtype."""
     try:
         g_in = fn.backward(g_out)
     except AnomalyError as e:  # detect_anomaly caught an op run by this backward
         raise AnomalyError(f"in {fn.name}.backward, {e.what}") from None
-    g_in = g_in if isinstance(g_in, tuple) else (g_in,)
+    g_in = g_in if type(g_in) is tuple else (g_in,)
+    anomaly = grad_mode.state.anomaly
+    result = []
     for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):
         if g is None or not needed:
             continue
-        g = unbroadcast(g, t.shape)
-        if g.shape != t.shape:
-            raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
-                               f"{g.shape} for an input of shape {t.shape}")
-        if g.dtype != t.dtype:
-            g = g.astype(t.dtype)
-        if grad_mode.state.anomaly:
+        want = t.data.shape
+        if g.data.shape != want:
+            g = unbroadcast(g, want)
+            if g.data.shape != want:
+                raise RuntimeError(f"{fn.name}.backward returned a gradient of shape "
+                                   f"{g.shape} for an input of shape {t.shape}")
+        if g.data.dtype != t.data.dtype:
+            g = g.astype(t.data.dtype)
+        if anomaly:
             check_finite(g.data, f"{fn.name}.backward returned for input of shape {t.shape}")
-        yield t, g
+        result.append((t, g))
+    return result
 
 
 def _pass_on(t, g, pending, receive):
     """Send tensor t's gradient g on to the op that made t, and to `receive`."""
-    if t.creator is not None:
-        key = id(t.creator)
-        pending[key] = g if key not in pending else pending[key] + g
+    fn = t.creator
+    if fn is not None:
+        so_far = pending.get(fn)
+        pending[fn] = g if so_far is None else so_far + g
     receive(t, g)
 
 
