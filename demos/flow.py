@@ -62,12 +62,14 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
 
 PRESETS = {'quick': dict(steps=3000, steps_2d=500, batch_size=16, lr=3e-3, warmup=100,
                          lr_2d=5e-3, batch_size_2d=256, flow_steps=4, hidden=(32, 64),
-                         checkerboard_steps=2, checkerboard_hidden=16, layers_2d=6,
+                         checkerboard_steps=2, checkerboard_hidden=16, split_prior=False,
+                         layers_2d=6,
                          hidden_2d=32, samples=1000, train_images=8000, eval_images=2000,
                          checkpoint_every=750),
            'full': dict(steps=20000, steps_2d=4000, batch_size=64, lr=1e-3, warmup=500,
                         lr_2d=2e-3, batch_size_2d=512, flow_steps=8, hidden=(64, 128),
-                        checkerboard_steps=4, checkerboard_hidden=32, layers_2d=10,
+                        checkerboard_steps=4, checkerboard_hidden=32, split_prior=False,
+                        layers_2d=10,
                         hidden_2d=64, samples=2000, train_images=8000, eval_images=2000,
                         checkpoint_every=2000)}
 TOYS = ('moons', '8gaussians', 'rings')
@@ -104,7 +106,8 @@ def build(hp, shape, device):
     """The three 2-D flows and the image flow, each with its Adam."""
     models = {toy: flow_2d(hp['layers_2d'], hp['hidden_2d']).to(device) for toy in TOYS}
     models['image'] = ImageFlow(shape, hp['flow_steps'], hp['hidden'], hp['checkerboard_steps'],
-                                hp['checkerboard_hidden']).to(device)
+                                hp['checkerboard_hidden'],
+                                split_prior=hp['split_prior']).to(device)
     opts = {name: Adam(m.parameters(), lr=hp['lr'] if name == 'image' else hp['lr_2d'])
             for name, m in models.items()}
     return models, opts
@@ -258,7 +261,8 @@ def main(argv=None):
                        toy2d(toy, 5000, seed=args.seed + 1)[0]) for toy in TOYS}
     config = {'dataset': data.name, 'flow_steps': hp['flow_steps'], 'hidden': hp['hidden'],
               'checkerboard_steps': hp['checkerboard_steps'],
-              'checkerboard_hidden': hp['checkerboard_hidden'], 'layers_2d': hp['layers_2d'],
+              'checkerboard_hidden': hp['checkerboard_hidden'],
+              'split_prior': hp['split_prior'], 'layers_2d': hp['layers_2d'],
               'hidden_2d': hp['hidden_2d']}
     models, opts = build(hp, data.train.shape[1:], args.device)
     state = models | {f'{k}_opt': opt for k, opt in opts.items()}

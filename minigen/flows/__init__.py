@@ -9,17 +9,19 @@ Read in this order:
     actnorm.py         per-channel scale and shift, initialised from the first batch (Glow)
     invconv.py         invertible 1x1 convolution, log |det W| by slogdet (Glow)
     multiscale.py      squeeze, steps, factor out half the channels, at each scale
+    split_prior.py     Glow's learned prior N(mu, sigma) of a factored half, given the rest
     logit.py           [0, 1] -> R, with its log-det
     dequantization.py  uniform dequantization; bits per dimension with the + 8 term
     image_flow.py      the image model: dequantize, logit, multi-scale flow, samples at T
     flow2d.py          2-D flows on toy2d: density heat maps, the grid carried layer by layer
 """
 from .flow import FlowSequence, standard_normal_log_prob, log_likelihood  # noqa: F401
-from .coupling import AffineCoupling, checkerboard_mask, channel_mask  # noqa: F401
+from .coupling import AffineCoupling, ChannelCoupling, checkerboard_mask, channel_mask  # noqa: F401
 from .nets import ConvNet, MLP  # noqa: F401
 from .squeeze import Squeeze  # noqa: F401
 from .actnorm import ActNorm  # noqa: F401
 from .invconv import InvertibleConv1x1  # noqa: F401
+from .split_prior import SplitPrior  # noqa: F401
 from .multiscale import MultiScaleFlow, glow_step  # noqa: F401
 from .logit import LogitTransform  # noqa: F401
 from .dequantization import dequantize, bits_per_dim, to_bins  # noqa: F401

@@ -31,12 +31,14 @@ class ImageFlow(nn.Module):
     arguments, and alpha of the logit transform."""
 
     def __init__(self, image_shape=(1, 28, 28), steps=4, hidden=(32, 64),
-                 checkerboard_steps=2, checkerboard_hidden=16, scale='tanh', alpha=0.05):
+                 checkerboard_steps=2, checkerboard_hidden=16, scale='tanh', alpha=0.05,
+                 split_prior=False):
         super().__init__()
         self.image_shape = tuple(image_shape)
         self.dims = math.prod(self.image_shape)
         self.flow = FlowSequence(LogitTransform(alpha), MultiScaleFlow(
-            image_shape, steps, hidden, checkerboard_steps, checkerboard_hidden, scale))
+            image_shape, steps, hidden, checkerboard_steps, checkerboard_hidden, scale,
+            split_prior))
 
     def log_prob(self, y):
         """log p(y) (nats, per image) of continuous y in [0, 1]^D."""

@@ -10,13 +10,15 @@ sec. 3.6, eq. 13-14; Kingma & Dhariwal 2018, "Glow" (arXiv:1807.03039), Fig. 2.
     z^(L) = f^(L)(h^(L-1))
     z = (z^(1), ..., z^(L))                           (RealNVP eq. 13-14)
 
-and p(z) = N(0, I) over all of z (RealNVP's prior; Glow's learned prior for the factored
-halves is left out). A factored half passes through the later scales untouched, so its
-Jacobian is the identity and log |det dz/dx| is the sum of every step's log-det.
+and p(z) = N(0, I) over all of z (RealNVP's prior), or, with split_prior=True, Glow's
+learned prior for each factored half, N(mu, sigma^2) predicted from the half that stays
+(split_prior.py, a last layer of the scale that standardises z^(l+1)). A factored half
+passes through the later scales untouched, so its Jacobian is the identity and
+log |det dz/dx| is the sum of every step's log-det.
 
 Here a scale l is Glow's: squeeze, then K steps of
-    ActNorm (actnorm.py) -> InvertibleConv1x1 (invconv.py) -> AffineCoupling with a channel
-    mask (coupling.py, nets.ConvNet with hidden[l] channels)
+    ActNorm (actnorm.py) -> InvertibleConv1x1 (invconv.py) -> affine coupling with a channel
+    mask (coupling.ChannelCoupling, nets.ConvNet with hidden[l] channels)
 and, as in RealNVP's first scale, `checkerboard_steps` couplings with checkerboard masks
 (each after an ActNorm) may come first, on the full-resolution image. For a 1 x 28 x 28
 image and 2 scales: (1, 28, 28) -> squeeze (4, 14, 14) -> split off 2 x 14 x 14 ->
@@ -26,9 +28,10 @@ import autograd
 import minigen.nn as nn
 
 from .actnorm import ActNorm
-from .coupling import AffineCoupling, channel_mask, checkerboard_mask
+from .coupling import AffineCoupling, ChannelCoupling, checkerboard_mask
 from .flow import FlowSequence
 from .invconv import InvertibleConv1x1
+from .split_prior import SplitPrior
 from .nets import ConvNet
 from .squeeze import Squeeze
 
@@ -36,8 +39,7 @@ from .squeeze import Squeeze
 def glow_step(channels, hidden, parity, scale):
     """ActNorm, invertible 1x1 convolution, channel-wise affine coupling."""
     return FlowSequence(ActNorm(channels), InvertibleConv1x1(channels),
-                        AffineCoupling(channels, channel_mask(channels, parity),
-                                       ConvNet(channels, hidden), scale))
+                        ChannelCoupling(channels, parity, ConvNet(channels // 2, hidden), scale))
 
 
 class MultiScaleFlow(nn.Module):
@@ -45,7 +47,8 @@ class MultiScaleFlow(nn.Module):
     concatenated) and log |det dz/dx| (N,)."""
 
     def __init__(self, image_shape=(1, 28, 28), steps=4, hidden=(32, 64),
-                 checkerboard_steps=2, checkerboard_hidden=16, scale='tanh'):
+                 checkerboard_steps=2, checkerboard_hidden=16, scale='tanh',
+                 split_prior=False):
         super().__init__()
         c, h, w = image_shape
         if h % 2 ** len(hidden) or w % 2 ** len(hidden):
@@ -59,11 +62,12 @@ class MultiScaleFlow(nn.Module):
         scales, self.latent_shapes = [], []
         for level, width in enumerate(hidden):
             c, h, w = 4 * c, h // 2, w // 2
-            scales.append(FlowSequence(Squeeze(), *[glow_step(c, width, k % 2, scale)
-                                                     for k in range(steps)]))
+            layers = [Squeeze()] + [glow_step(c, width, k % 2, scale) for k in range(steps)]
             if level < len(hidden) - 1:  # factor out half of the channels
+                layers += [SplitPrior(c)] if split_prior else []
                 c //= 2
                 self.latent_shapes.append((c, h, w))
+            scales.append(FlowSequence(*layers))
         self.latent_shapes.append((c, h, w))
         self.scales = nn.ModuleList(scales)
 

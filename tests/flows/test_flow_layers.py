@@ -8,9 +8,9 @@ from hypothesis import given, settings, strategies as st
 
 import autograd
 from autograd import gradcheck
-from minigen.flows import (ActNorm, AffineCoupling, ConvNet, InvertibleConv1x1, LogitTransform,
-                           MLP, MultiScaleFlow, Squeeze, channel_mask, checkerboard_mask,
-                           flow_2d, glow_step)
+from minigen.flows import (ActNorm, AffineCoupling, ChannelCoupling, ConvNet, InvertibleConv1x1, LogitTransform,
+                           MLP, MultiScaleFlow, SplitPrior, Squeeze, channel_mask,
+                           checkerboard_mask, flow_2d, glow_step)
 
 
 def randomized(layer, seed=0, spread=0.3):
@@ -36,6 +36,9 @@ LAYERS = {
                                       (2, 4, 4)),
     'coupling_channel_tanh': (lambda: coupling('channel', 'tanh'), (2, 4, 4)),
     'coupling_channel_sigmoid': (lambda: coupling('channel', 'sigmoid', parity=1), (2, 4, 4)),
+    'channel_coupling_tanh': (lambda: ChannelCoupling(4, 0, ConvNet(2, 4), 'tanh'), (4, 2, 2)),
+    'channel_coupling_sigmoid': (lambda: ChannelCoupling(4, 1, ConvNet(2, 4), 'sigmoid'),
+                                 (4, 2, 2)),
     'coupling_vector': (lambda: AffineCoupling(2, channel_mask(2, 1, spatial=False),
                                                MLP(2, 8), 'tanh'), (2,)),
     'squeeze': (Squeeze, (2, 4, 4)),
@@ -46,6 +49,11 @@ LAYERS = {
     'multiscale': (lambda: MultiScaleFlow((1, 4, 4), steps=1, hidden=(4, 4),
                                           checkerboard_steps=1, checkerboard_hidden=4),
                    (1, 4, 4)),
+    'multiscale_split_prior': (lambda: MultiScaleFlow((1, 4, 4), steps=1, hidden=(4, 4),
+                                                      checkerboard_steps=1,
+                                                      checkerboard_hidden=4, split_prior=True),
+                               (1, 4, 4)),
+    'split_prior': (lambda: SplitPrior(4), (4, 3, 3)),
     'flow_2d': (lambda: flow_2d(layers=3, hidden=8), (2,)),
 }
 
@@ -119,7 +127,9 @@ def output_and_logdet(layer, names):
 @settings(max_examples=4)
 @given(data=st.data())
 @pytest.mark.parametrize('name', ['coupling_checkerboard_tanh', 'coupling_channel_sigmoid',
-                                  'coupling_vector', 'squeeze', 'actnorm', 'invconv', 'logit'])
+                                  'coupling_vector', 'squeeze', 'actnorm', 'invconv', 'logit',
+                                  'split_prior', 'channel_coupling_tanh',
+                                  'channel_coupling_sigmoid'])
 def test_layer_gradients_match_central_differences(name, data):
     """Drawn batch and spatial sizes, a random upstream gradient on y and on the log-det;
     every element of x, and the parameters along a random direction."""
@@ -135,3 +145,26 @@ def test_layer_gradients_match_central_differences(name, data):
     gradcheck(lambda x: fn(x, *params), [x])
     if params:
         gradcheck(lambda *ps: fn(x, *ps), params, mode='direction')
+
+
+@pytest.mark.parametrize('parity', [0, 1])
+def test_channel_coupling_is_the_channel_masked_coupling_on_the_halves(parity):
+    """The masked coupling's network, its weights on the kept input channels and on the
+    free half's outputs copied into a half-width network: the same y and log-det."""
+    masked = randomized(coupling('channel', 'tanh', c=4, parity=parity), seed=3)
+    halves = ChannelCoupling(4, parity, ConvNet(2, 4), 'tanh').double().eval()
+    kept = [0, 1] if parity == 0 else [2, 3]
+    free = [2, 3] if parity == 0 else [0, 1]
+    first, last = masked.net[0], masked.net[4]
+    halves.net[0].weight.data[...] = first.weight.data[:, kept]
+    halves.net[0].bias.data[...] = first.bias.data
+    halves.net[2].weight.data[...] = masked.net[2].weight.data
+    halves.net[2].bias.data[...] = masked.net[2].bias.data
+    rows = free + [4 + c for c in free]  # h of the free half, then its t
+    halves.net[4].weight.data[...] = last.weight.data[rows]
+    halves.net[4].bias.data[...] = last.bias.data[rows]
+    halves.log_bound.data[...] = masked.log_bound.data[:, free]
+    x = inputs('x', (4, 3, 3), n=2)
+    (y, ld), (y2, ld2) = masked(x), halves(x)
+    np.testing.assert_allclose(y2.numpy(), y.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ld2.numpy(), ld.numpy(), rtol=1e-12)

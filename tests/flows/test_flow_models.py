@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import autograd
-from minigen.flows import (ActNorm, AffineCoupling, ImageFlow, MultiScaleFlow, Squeeze,
-                           bits_per_dim, channel_mask, dequantize, flow_2d, grid_lines,
+from minigen.flows import (ActNorm, AffineCoupling, ImageFlow, MultiScaleFlow, SplitPrior,
+                           Squeeze, bits_per_dim, channel_mask, dequantize, flow_2d, grid_lines,
                            layer_by_layer, log_density_grid, log_likelihood,
                            standard_normal_log_prob)
 from minigen.flows.nets import MLP
@@ -27,17 +27,59 @@ def test_standard_normal_log_prob_is_the_gaussian_log_density():
                                gaussian_log_prob(z), rtol=1e-12)
 
 
-def test_identity_initialised_flow_gives_the_standard_gaussians_log_likelihood():
+@pytest.mark.parametrize('split_prior', [False, True])
+def test_identity_initialised_flow_gives_the_standard_gaussians_log_likelihood(split_prior):
     """Fresh couplings are the identity (zero last layers), actnorm before its first batch
     too, and the 1x1 convolutions are rotations (log |det| = 0, |Wx| = |x|): log p(x) of
-    the multi-scale flow is log N(x; 0, I), whatever the layers' order does to x."""
+    the multi-scale flow is log N(x; 0, I), whatever the layers' order does to x. Glow's
+    learned split prior, its convolution zero, starts as that same N(0, I)."""
     autograd.manual_seed(0)
     flow = MultiScaleFlow((1, 8, 8), steps=2, hidden=(4, 4), checkerboard_steps=2,
-                          checkerboard_hidden=4).double().eval()
+                          checkerboard_hidden=4, split_prior=split_prior).double().eval()
     x = np.random.default_rng(1).standard_normal((3, 1, 8, 8))
     # W is a rotation to float32's precision (the parameters are made in float32)
     np.testing.assert_allclose(log_likelihood(flow, autograd.tensor(x)).numpy(),
                                gaussian_log_prob(x), rtol=1e-7)
+
+
+def conv3x3_numpy(x, weight, bias):
+    """A 3 x 3 convolution with zero padding in plain NumPy, one kernel offset at a time."""
+    n, _, h, w = x.shape
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, weight.shape[0], h, w)) + bias[None, :, None, None]
+    for di in range(3):
+        for dj in range(3):
+            out += np.einsum('oc,nchw->nohw', weight[:, :, di, dj],
+                             padded[:, :, di:di + h, dj:dj + w])
+    return out
+
+
+def test_split_prior_scores_the_factored_half_by_its_predicted_gaussian():
+    """log N(eps; 0, I) + log-det of the layer is log N(z; mu, sigma^2) with mu and
+    log sigma from a plain NumPy convolution of the kept half (Glow's split prior), and
+    the inverse gives z back exactly; with its zero convolution it is the identity."""
+    autograd.manual_seed(0)
+    fresh = SplitPrior(4).double()
+    h = np.random.default_rng(0).standard_normal((3, 4, 5, 5))
+    out, logdet = fresh(autograd.tensor(h))
+    np.testing.assert_array_equal(out.numpy(), h)
+    np.testing.assert_array_equal(logdet.numpy(), 0)
+    layer = SplitPrior(4).double()
+    rng = np.random.default_rng(1)
+    for p in layer.parameters():
+        p.data[...] = 0.3 * rng.standard_normal(p.shape)
+    z, kept = h[:, :2], h[:, 2:]
+    pred = conv3x3_numpy(kept, layer.conv.weight.numpy(), layer.conv.bias.numpy())
+    mu, log_sigma = pred[:, :2], pred[:, 2:]
+    want = (-0.5 * ((z - mu) / np.exp(log_sigma)) ** 2 - log_sigma
+            - 0.5 * math.log(2 * math.pi)).reshape(3, -1).sum(1)
+    out, logdet = layer(autograd.tensor(h))
+    got = standard_normal_log_prob(out[:, :2]) + logdet
+    np.testing.assert_allclose(got.numpy(), want, rtol=1e-12)
+    np.testing.assert_array_equal(out.numpy()[:, 2:], kept)
+    with autograd.no_grad():
+        back = layer.inverse(out).numpy()
+    np.testing.assert_allclose(back, h, rtol=0, atol=1e-12)
 
 
 def test_a_2d_flow_density_integrates_to_one():
@@ -164,5 +206,7 @@ def test_wrong_arguments_are_refused():
         AffineCoupling(2, channel_mask(2), MLP(2, 4), scale='exp')
     with pytest.raises(ValueError, match="Squeeze: height and width must be even"):
         Squeeze()(autograd.zeros(1, 1, 3, 4))
+    with pytest.raises(ValueError, match="SplitPrior: the channels split in two halves"):
+        SplitPrior(3)
     with pytest.raises(ValueError, match="MultiScaleFlow: 2 scales halve 6 x 6"):
         MultiScaleFlow((1, 6, 6), hidden=(4, 4))
