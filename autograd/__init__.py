@@ -14,6 +14,7 @@ Read it in this order:
     testing.py     hypothesis strategies to property-test your own ops
     viz.py         a picture of the graph that backward walks (or Graphviz text)
     allocator.py   (an aside) why freed memory is kept for reuse on Linux
+    parallel.py    (an aside) big elementwise passes split over CPU threads
 
 Example:
     >>> import autograd as ag

@@ -27,6 +27,7 @@ import numpy as np
 from ..backend import array_module
 from ..function import Function, expect_tensors
 from ..grad_mode import is_grad_enabled
+from ..parallel import over_rows
 from ..tensor import Tensor
 
 
@@ -40,7 +41,26 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v):
         xp = array_module(q)
-        s = xp.matmul(q, _t(k))
+        if self._rows_apart(q, k, v):  # each batch row on its own: split over threads
+            dtype = xp.result_type(q, k, v)
+            out = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=dtype)
+            self.p = xp.empty(q.shape[:-1] + k.shape[-2:-1], dtype=dtype)
+            over_rows(self._forward_rows, q, k, v, self.p, out)
+            return out
+        self.p, out = self._forward_rows(q, k, v, None, None)
+        return out
+
+    def _rows_apart(self, q, k, v):
+        """Whether q, k, v share their batch axes (none broadcast) and the mask has none,
+        so the batch rows can be computed apart (parallel.over_rows)."""
+        return (q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+                and (self.bias is None or self.bias.ndim <= 2))
+
+    def _forward_rows(self, q, k, v, p, out):
+        """P = softmax(Q K^T * scale + M) into p and O = P V into out (new arrays where
+        they are None); returns P and O."""
+        xp = array_module(q)
+        s = xp.matmul(q, _t(k), out=p)
         s *= self.scale
         if self.bias is not None:  # in place unless the mask adds batch axes (from v's)
             in_place = _broadcast_shape(s.shape, self.bias.shape) == s.shape
@@ -54,8 +74,7 @@ class ScaledDotProductAttention(Function):
         if self.bias is not None:
             z = xp.where(z == 0, 1, z)
         p /= z
-        self.p = p
-        return xp.matmul(p, v)
+        return p, xp.matmul(p, v, out=out)
 
     def backward(self, g):
         q, k, v = self.inputs
@@ -64,20 +83,41 @@ class ScaledDotProductAttention(Function):
         xp = array_module(g.data)
         dO, p = g.data, self.p
         need_q, need_k, need_v = self.needs_input_grad
-        dq = dk = None
-        dv = xp.matmul(_t(p), dO) if need_v else None
+        q, k, v = q.data, k.data, v.data
+        dq, dk, dv = (xp.empty(a.shape, dtype=dO.dtype) if need else None
+                      for a, need in ((q, need_q), (k, need_k), (v, need_v)))
+        if self._rows_apart(q, k, v) and dO.shape[:-2] == q.shape[:-2]:
+            over_rows(self._backward_rows, dO, p, q, k, v, *(a for a in (dq, dk, dv)
+                                                              if a is not None))
+        else:
+            dq, dk, dv = self._backward_rows(dO, p, q, k, v, dq, dk, dv, split=False)
+        return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv))
+
+    def _backward_rows(self, dO, p, q, k, v, *grads, split=True):
+        """The closed form of the module docstring for these rows, into the buffers
+        `grads` (dq, dk, dv, those needed). Unsplit (broadcast batch axes) the products
+        are made as new arrays, whose shapes the engine then sums back."""
+        xp = array_module(dO)
+        need_q, need_k, need_v = self.needs_input_grad
+        if split:
+            grads = list(grads)
+            dq, dk, dv = (grads.pop(0) if need else None for need in (need_q, need_k, need_v))
+        else:
+            dq = dk = dv = None
+        if need_v:
+            dv = xp.matmul(_t(p), dO, out=dv)              # dV = P^T dO
         if need_q or need_k:
-            ds = xp.matmul(dO, _t(v.data))                 # dP
+            ds = xp.matmul(dO, _t(v))                      # dP
             r = xp.einsum('...ij,...ij->...i', ds, p)      # rowsum(dP * P)
             ds -= r[..., None]
             ds *= p                                        # dS = P * (dP - r)
             if need_q:
-                dq = xp.matmul(ds, k.data)
+                dq = xp.matmul(ds, k, out=dq)
                 dq *= self.scale
             if need_k:
-                dk = xp.matmul(_t(ds), q.data)
+                dk = xp.matmul(_t(ds), q, out=dk)
                 dk *= self.scale
-        return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv))
+        return dq, dk, dv
 
 
 def _composed_backward(fn, g, q, k, v):

@@ -10,6 +10,7 @@ import math
 from ..backend import array_module
 from ..function import Function, expect_tensors
 from ..grad_mode import is_grad_enabled
+from ..parallel import over_rows
 from ..tensor import Tensor, _operands
 
 
@@ -126,9 +127,25 @@ class Tanh(Function):
     def forward(self, x):
         return array_module(x).tanh(x)
 
-    def backward(self, g):  # d tanh = 1 - y^2
-        y = self.output
-        return g * (1 - y * y)
+    def backward(self, g):  # d tanh = 1 - y^2:  g * (1 - y * y), as one op (TanhGrad)
+        return TanhGrad.apply(self.output, g)
+
+
+class TanhGrad(Function):
+    """Tanh's VJP g (1 - y^2), y = tanh(x), built in place in one buffer: the line
+    `g * (1 - y * y)` as one op instead of three (each op costs the engine's bookkeeping,
+    and a small MLP is mostly these). Its own backward serves grad-of-grad."""
+
+    def forward(self, y, g):
+        xp = array_module(y)
+        out = xp.asarray(y * y)  # (asarray: a 0-d product is a NumPy scalar, not writable)
+        xp.subtract(1, out, out=out)
+        out *= g
+        return out
+
+    def backward(self, gg):  # d/dy [g (1 - y^2)] = -2 y g,  d/dg = 1 - y^2
+        y, g = self.inputs
+        return gg * g * y * -2, gg * (1 - y * y)
 
 
 def _sigmoid(x):
@@ -215,16 +232,85 @@ _GELU_C = math.sqrt(2 / math.pi)
 class Gelu(Function):
     """gelu(x) ~ 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2/pi): the tanh
     form of Hendrycks & Gimpel 2016 (arXiv:1606.08415), eq. in section 2; NumPy has
-    no erf, so this is the form minigen uses (PyTorch's approximate='tanh')."""
+    no erf, so this is the form minigen uses (PyTorch's approximate='tanh').
+
+    The lines to read are `gelu_reference` below; forward builds the same numbers in
+    place in two buffers (x ** 3 with a float power is slow in NumPy, and every
+    temporary is a pass over memory), split over CPU threads where x is big (parallel.py),
+    and keeps t = tanh(u) for the backward (GeluGrad), which then needs no tanh of its own. tests/engine/test_ops_elementwise.py checks the
+    two agree."""
 
     def forward(self, x):
-        u = _GELU_C * (x + 0.044715 * x ** 3)
-        return 0.5 * x * (1 + array_module(x).tanh(u))
+        xp = array_module(x)
+        out, t = xp.empty_like(x), xp.empty_like(x)
+        over_rows(_gelu_rows, x, out, t)       # (split over threads where x is big)
+        if is_grad_enabled():
+            self.t = t
+        return out
 
     def backward(self, g):  # d = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2)
         x, = self.inputs
+        return GeluGrad.apply(x, g, t=self.t)
+
+
+def _gelu_rows(x, out, t):
+    """out = gelu(x) and t = tanh(u) for these rows, in place in out and t."""
+    xp = array_module(x)
+    xp.multiply(x, x, out=t)               # u = c x (1 + 0.044715 x^2) = c (x + 0.044715 x^3)
+    t *= 0.044715
+    t += 1
+    t *= x
+    t *= _GELU_C
+    xp.tanh(t, out=t)                      # t = tanh(u)
+    xp.add(t, 1, out=out)
+    out *= x
+    out *= 0.5                             # 0.5 x (1 + t)
+
+
+def _gelu_grad_rows(x, g, t, out):
+    """out = g gelu'(x) for these rows, from t = tanh(u)."""
+    xp = array_module(x)
+    du = x * x
+    du *= 0.134145
+    du += 1
+    du *= _GELU_C                          # u' = c (1 + 3 * 0.044715 x^2)
+    xp.multiply(t, t, out=out)
+    xp.subtract(1, out, out=out)           # 1 - t^2
+    out *= x
+    out *= du                              # x (1 - t^2) u'
+    out += 1
+    out += t
+    out *= 0.5                             # 0.5 (1 + t) + 0.5 x (1 - t^2) u'
+    out *= g
+
+
+def gelu_reference(x):
+    """The tanh GELU in plain NumPy/CuPy lines, and its derivative: what Gelu and GeluGrad
+    compute (in fewer passes)."""
+    xp = array_module(x)
+    t = xp.tanh(_GELU_C * (x + 0.044715 * x ** 3))
+    y = 0.5 * x * (1 + t)
+    dy_dx = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_GELU_C * (1 + 0.134145 * x * x))
+    return y, dy_dx
+
+
+class GeluGrad(Function):
+    """g * gelu'(x) in one buffer (param t = tanh(u) kept by Gelu's forward):
+        gelu'(x) = 0.5 (1 + t) + 0.5 x (1 - t^2) u',   u' = c (1 + 3 * 0.044715 x^2)"""
+
+    def forward(self, x, g):
+        out = array_module(x).empty_like(x)
+        over_rows(_gelu_grad_rows, x, g, self.t, out)
+        return out
+
+    def backward(self, gg):
+        # gelu''(x) = (1 - t^2) (u' - x t u'^2 + 3 c 0.044715 x^2), from d t = (1 - t^2) u' dx
+        x, g = self.inputs
         t = (_GELU_C * (x + 0.044715 * x ** 3)).tanh()
-        return g * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * (_GELU_C * (1 + 0.134145 * x * x)))
+        du = _GELU_C * (1 + 0.134145 * x * x)
+        d1 = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du
+        d2 = (1 - t * t) * (du - x * t * du * du + (3 * _GELU_C * 0.044715) * x * x)
+        return gg * g * d2, gg * d1
 
 
 class Softplus(Function):

@@ -7,6 +7,13 @@ axes; leading axes broadcast):
 back if A or B was broadcast. 1-D operands are promoted to matrices first, as
 numpy does, so the Function only ever sees ndim >= 2.
 
+linear, y = x W^T + b for x (N, in), W (out, in), b (out,): the same product as one op,
+which is all a fully connected layer does (minigen.nn.Linear). Written as `x @ W.T + b` it
+is three ops (a transpose, the product, the broadcast sum) and seven more in backward;
+as one Function it is one, with the three VJPs
+    dL/dx = G W,   dL/dW = G^T x,   dL/db = sum over rows of G
+(the matmul VJPs above with B = W^T, and the broadcast of b summed back).
+
 inv, of square matrices (..., n, n): from A A^{-1} = I, d(A^{-1}) = -A^{-1} dA A^{-1}, so
     dL/dA = -A^{-T} G A^{-T}.
 
@@ -50,6 +57,36 @@ def matmul(a, b):
         out = out.reshape(out.shape[:-2] + tuple(n for i, n in zip((-2, -1), out.shape[-2:])
                                                 if i not in squeeze))
     return out
+
+
+class Linear(Function):
+    """x W^T + b (b optional) for x (N, in): minigen.nn.linear's fast path, equal to
+    `x @ w.T + b` (tests/engine/test_ops_linalg.py checks that it is)."""
+
+    def forward(self, x, w, *b):
+        y = array_module(x).matmul(x, w.T)
+        if b:
+            y += b[0]
+        return y
+
+    def backward(self, g):
+        x, w, *b = self.inputs
+        need = self.needs_input_grad
+        gx = g @ w if need[0] else None                      # G W
+        gw = g.transpose(0, 1) @ x if need[1] else None      # G^T x
+        if not b:
+            return gx, gw
+        return gx, gw, (g.sum(0) if need[2] else None)       # sum_rows G
+
+
+def linear(x, w, b=None):
+    """x W^T + b for a matrix x (N, in), W (out, in), b (out,) or None, as one op."""
+    expect_tensors('linear', x, w)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1] or (
+            b is not None and b.shape != (w.shape[0],)):
+        raise ValueError(f"linear: expected x (N, in), weight (out, in), bias (out,), got x "
+                         f"{x.shape}, weight {w.shape}, bias {None if b is None else b.shape}")
+    return Linear.apply(x, w) if b is None else Linear.apply(x, w, b)
 
 
 def _check_square(name, a):

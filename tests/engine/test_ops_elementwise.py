@@ -213,3 +213,39 @@ def test_clamp_with_an_array_bound_keeps_the_tensor_dtype(device):
     assert y.dtype == np.float32 and y.tolist() == [0.0, 0.5, 1.0]
     y.sum().backward()
     assert x.grad.tolist() == [0.0, 1.0, 0.0]
+
+
+@given(data=st.data())
+def test_gelu_fast_path_equals_its_reference_lines(device, data):
+    """Gelu builds 0.5 x (1 + tanh(u)) in place and GeluGrad g * gelu'(x) from the kept
+    tanh: the same numbers as the plain lines of `gelu_reference`, in float64."""
+    from autograd.ops.elementwise import gelu_reference
+    x, g = data.draw(operands(2, low=-5, high=5, input_shapes=st.just(((3, 4), (3, 4))),
+                              device=device))
+    x = x.detach().requires_grad_()
+    y, dy_dx = gelu_reference(x.data)
+    out = ag.gelu(x)
+    out.backward(g)
+    np.testing.assert_allclose(out.numpy(), ag.tensor(y).numpy(), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), ag.tensor(g.data * dy_dx).numpy(), rtol=1e-13,
+                               atol=1e-15)
+
+
+def test_tanh_and_gelu_backward_are_one_op_each(device):
+    """Their VJPs are fused (TanhGrad, GeluGrad): one op per backward, not a chain."""
+    from autograd.function import Function
+    seen = []
+    x = ag.randn(3, device=device, requires_grad=True)
+    y = ag.gelu(ag.tanh(x)).sum()
+    apply = Function.__dict__['apply']
+
+    def counting(cls, *a, **k):
+        seen.append(cls.__name__)
+        return apply.__func__(cls, *a, **k)
+    try:
+        Function.apply = classmethod(counting)
+        y.backward()
+    finally:
+        Function.apply = apply
+    assert [n for n in seen if n not in ('Reshape', 'BroadcastTo')] == ['GeluGrad', 'TanhGrad'], \
+        seen  # (Reshape and BroadcastTo: the sum's VJP)

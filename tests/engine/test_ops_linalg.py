@@ -6,7 +6,8 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd as ag
-from autograd.testing import operands, assert_forward_close, assert_gradients_close
+from autograd.ops import linalg
+from autograd.testing import operands, tensors, assert_forward_close, assert_gradients_close
 
 # shapes (..., n, k) and (..., k, m) with broadcasting batches, n and m optional (1-D)
 MATMUL_SHAPES = hnp.mutually_broadcastable_shapes(
@@ -86,3 +87,37 @@ def test_slogdet_and_inv_refuse_non_square_matrices(device):
         ag.slogdet(ag.zeros(2, 3, device=device))
     with pytest.raises(ValueError, match="inv: needs square matrices"):
         ag.inv(ag.zeros(3, device=device))
+
+
+# --- linear: x W^T + b as one op (the fast path of minigen.nn.Linear) ------------------
+@st.composite
+def linear_operands(draw, device='cpu', bias=True):
+    n, i, o = draw(st.integers(1, 4)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    shapes = [(n, i), (o, i)] + ([(o,)] if bias else [])
+    return [draw(tensors(s, noncontiguous=True, device=device)) for s in shapes]
+
+
+@pytest.mark.parametrize('bias', [True, False], ids=['bias', 'no_bias'])
+@given(data=st.data())
+def test_linear_op_equals_its_line_and_finite_differences(device, bias, data):
+    """ops.linalg.linear is `x @ w.T + b` as one op: the same numbers, the same gradients
+    (compared with the line's, run by the engine as three ops, and with central differences)."""
+    xs = data.draw(linear_operands(device, bias))
+    line = (lambda x, w, b: x @ w.T + b) if bias else (lambda x, w: x @ w.T)  # Tensors or arrays
+    assert_forward_close(linalg.linear, line, *xs)
+    assert_gradients_close(linalg.linear, *xs)
+    xs = [x.detach().requires_grad_() for x in xs]
+    g = ag.randn(xs[0].shape[0], xs[1].shape[0], device=device, dtype=np.float64)
+    for fused, composed in zip(ag.grad(linalg.linear(*xs), xs, g), ag.grad(line(*xs), xs, g)):
+        np.testing.assert_allclose(fused.numpy(), composed.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=6)
+@given(data=st.data())
+def test_linear_op_second_derivative_matches_finite_differences(device, data):
+    assert_gradients_close(linalg.linear, *data.draw(linear_operands(device)), gradgrad=True)
+
+
+def test_linear_op_shape_errors_name_the_op(device):
+    with pytest.raises(ValueError, match=r"linear: expected x \(N, in\), weight \(out, in\)"):
+        linalg.linear(ag.zeros(2, 3, device=device), ag.zeros(4, 5, device=device))

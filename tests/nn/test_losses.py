@@ -241,3 +241,20 @@ def test_gaussian_kl_is_zero_at_the_prior_and_rejects_mismatched_shapes(device):
     assert float(F.gaussian_kl(zeros, zeros).item()) == 0
     with pytest.raises(ValueError, match=r"gaussian_kl: mu \(4, 2\) and logvar \(4,\) must have"):
         F.gaussian_kl(ag.zeros(4, 2, device=device), ag.zeros(4, device=device))
+
+
+@pytest.mark.parametrize('reduction', ['mean', 'sum'])
+@given(data=st.data())
+def test_mse_loss_fast_path_equals_its_lines(reduction, device, data):
+    """mse_loss's 'mean' and 'sum' run as one op (losses.MSE); its value and both
+    gradients equal those of the lines `d = x - y; (d * d).mean()` (or .sum())."""
+    shape = data.draw(shapes(min_dims=1))
+    x = data.draw(tensors(shape, noncontiguous=True, device=device)).requires_grad_()
+    y = data.draw(tensors(shape, noncontiguous=True, device=device)).requires_grad_()
+    g = ag.tensor(data.draw(st.floats(-2, 2)), dtype=np.float64, device=device)
+    fused = F.mse_loss(x, y, reduction=reduction)
+    d = x - y
+    lines = (d * d).mean() if reduction == 'mean' else (d * d).sum()
+    np.testing.assert_allclose(fused.numpy(), lines.numpy(), rtol=1e-12)
+    for a, b in zip(ag.grad(fused, (x, y), g), ag.grad(lines, (x, y), g)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-15)

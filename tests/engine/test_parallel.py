@@ -1,0 +1,67 @@
+"""autograd/parallel.py: passes split over threads give the same numbers as whole passes.
+
+The tests run with OMP_NUM_THREADS=1 (no split) as often as not, so each one here forces
+the split (2 threads, any size) and compares with the unsplit run, bit for bit: rows never
+mix, so the numbers must be identical."""
+import numpy as np
+import pytest
+
+import autograd as ag
+from autograd import parallel
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Split every pass over 3 threads (more than the rows of some inputs), whatever its size."""
+    monkeypatch.setattr(parallel, 'MIN_SIZE', 0)
+    monkeypatch.setattr(parallel, '_pool', None)
+    before = parallel.get_num_threads()
+    parallel.set_num_threads(3)
+    yield
+    parallel.set_num_threads(before)
+
+
+def _run(fn, shapes, seed):
+    """fn's output and the gradients of its inputs for a random upstream gradient."""
+    rng = np.random.default_rng(seed)
+    xs = [ag.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True) for s in shapes]
+    out = fn(*xs)
+    out.backward(ag.tensor(rng.standard_normal(out.shape).astype(np.float32)))
+    return [out.numpy().copy()] + [x.grad.numpy().copy() for x in xs]
+
+
+CASES = {
+    'gelu': (ag.gelu, [(5, 7, 3)]),
+    'attention': (lambda q, k, v: ag.ops.attention.scaled_dot_product_attention(q, k, v),
+                  [(5, 2, 4, 3), (5, 2, 6, 3), (5, 2, 6, 2)]),
+    'causal_attention': (lambda q, k, v: ag.ops.attention.scaled_dot_product_attention(
+        q, k, v, is_causal=True), [(3, 2, 4, 3), (3, 2, 4, 3), (3, 2, 4, 5)]),
+}
+
+
+@pytest.mark.parametrize('name', sorted(CASES))
+def test_a_split_pass_equals_the_whole_pass(name, split):
+    fn, shapes = CASES[name]
+    parallel.set_num_threads(1)
+    whole = _run(fn, shapes, seed=0)
+    parallel.set_num_threads(3)
+    for a, b in zip(_run(fn, shapes, seed=0), whole):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_over_rows_covers_every_row_once_and_reraises(split):
+    x = np.arange(10.0)
+    out = np.zeros(10)
+
+    def body(a, o):
+        o += a + 1
+
+    parallel.over_rows(body, x, out)
+    np.testing.assert_array_equal(out, x + 1)
+
+    def fails(a):
+        if a[0] > 0:
+            raise ValueError('piece failed')
+
+    with pytest.raises(ValueError, match='piece failed'):
+        parallel.over_rows(fails, x)
