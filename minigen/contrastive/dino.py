@@ -187,14 +187,18 @@ class DINO(nn.Module):
             for p_t, p_s in zip(self.teacher.parameters(), self.student.parameters()):
                 p_t.data[...] = momentum * p_t.data + (1 - momentum) * p_s.data
 
-    def features(self, images, batch_size=256, network='teacher'):
+    def features(self, images, batch_size=256, network='teacher', pool='cls'):
         """Frozen backbone features (N, feature_dim) of the teacher (or the student), as a
-        NumPy array."""
+        NumPy array: the backbone's output (a ViT's class token), or with pool='mean' the
+        mean of a ViT's patch tokens (its `forward_features` after the class token)."""
+        if pool not in ('cls', 'mean'):
+            raise ValueError(f"DINO.features: pool must be 'cls' or 'mean', got {pool!r}")
         backbone = getattr(self, network)[0]
+        read = backbone if pool == 'cls' else lambda x: backbone.forward_features(x)[:, 1:].mean(1)
         device = self.center.device
         with autograd.no_grad():
-            out = [backbone(autograd.tensor(np.asarray(images[i:i + batch_size]),
-                                            device=device)).numpy()
+            out = [read(autograd.tensor(np.asarray(images[i:i + batch_size]),
+                                        device=device)).numpy()
                    for i in range(0, len(images), batch_size)]
         return np.concatenate(out)
 

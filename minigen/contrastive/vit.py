@@ -15,6 +15,8 @@ patches do not overlap), which is how it is computed: Conv2d(C, D, P, stride=P).
 blocks are minigen.nn.TransformerBlock, the pre-norm block of CLIP's text tower, with
 QuickGELU, a sigmoid(1.702 a), as CLIP's ViTs (tanh-form GELU took 40% of a training step
 here); the output y is the image's feature vector (feature_dim = D).
+`forward_features(x)` returns every token after the final LayerNorm, for readers that
+pool the patches instead (their mean is the usual alternative to the class token).
 
 Other image sizes (DINO's small local crops) keep the patch size and get fewer patches;
 the patch positions E_pos^{1..L}, a (H/P) x (W/P) grid of vectors, are resized to the new
@@ -92,11 +94,16 @@ class ViT(nn.Module):
         cls = (self.cls_token + self.pos_embed[:, :1]).broadcast_to((n, 1, patches.shape[-1]))
         return autograd.cat([cls, patches], axis=1)
 
-    def forward(self, x):
+    def forward_features(self, x):
+        """LN(z_depth) (N, 1 + L, D): every token after the last block and the final
+        LayerNorm, the class token first."""
         z = self.tokens(x)
         for block in self.blocks:                       # eqs. 2-3
             z = block(z)
-        return self.norm(z)[:, 0]                       # eq. 4: y = LN(z_depth^0)
+        return self.norm(z)
+
+    def forward(self, x):
+        return self.forward_features(x)[:, 0]           # eq. 4: y = LN(z_depth^0)
 
     def class_attention(self, x):
         """The last block's attention weights from the class token to every patch:

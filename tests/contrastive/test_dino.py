@@ -180,3 +180,14 @@ def test_features_are_the_teacher_backbone_s():
     with autograd.no_grad():
         np.testing.assert_allclose(h, model.teacher[0](autograd.tensor(x)).numpy(), rtol=1e-5,
                                    atol=1e-6)
+
+
+def test_mean_pooled_features_average_the_patch_tokens():
+    model = _dino()
+    x = np.random.default_rng(5).random((3, 1, 8, 8), dtype=np.float32)
+    with autograd.no_grad():
+        tokens = model.teacher[0].forward_features(autograd.tensor(x)).numpy()
+    np.testing.assert_allclose(model.features(x, pool='mean'), tokens[:, 1:].mean(1),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="DINO.features: pool must be 'cls' or 'mean'"):
+        model.features(x, pool='max')

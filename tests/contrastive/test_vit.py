@@ -23,6 +23,10 @@ def test_shapes_at_the_trained_size_and_smaller():
     x = autograd.randn(2, 3, 32, 32)
     assert vit(x).shape == (2, 16) and vit.feature_dim == 16
     assert vit.tokens(x).shape == (2, 1 + 64, 16)
+    tokens = vit.forward_features(x)
+    assert tokens.shape == (2, 1 + 64, 16)
+    np.testing.assert_array_equal(tokens.numpy()[:, 0], vit(x).numpy())   # y = LN(z^0)
+    np.testing.assert_allclose(tokens.numpy().mean(-1), 0, atol=1e-5)       # every token LN'd
     assert vit(autograd.randn(2, 3, 16, 16)).shape == (2, 16)        # a local crop: 4x4 patches
     assert vit(autograd.randn(1, 3, 8, 12)).shape == (1, 16)         # not square
     assert vit.class_attention(x).shape == (2, 2, 8, 8)
