@@ -17,7 +17,9 @@ samples are scored by the project's classifier: confident fraction, IS, FID (cla
     python -m demos.ebm [--preset quick|full] [--dataset mnist|shapes] [--toy NAME]
         [--steps N] [--steps-ebm N] [--steps-2d N] [--steps-ebm-2d N] [--batch-size B]
         [--samples N] [--train-images N] [--base-channels C] [--langevin-steps K]
-        [--langevin-steps-2d K] [--noise-steps K] [--sample-steps T] [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/ebm] [--resume]
+        [--langevin-steps-2d K] [--noise-steps K] [--sample-steps T] [--eps EPS]
+        [--checkpoint-every N] [--device cpu|cuda] [--seed S] [--out out/ebm] [--resume]
+    python -m demos.ebm --resume --steps 0 [--sample-steps T] [--eps EPS]   # sample again
 
 Writes to --out: toy_2d.png, chains.gif, samples.png (EBM buffer, EBM from noise, NCSN),
 levels.png (annealed Langevin, the end of each level), loss.png, samples.npy (the NCSN
@@ -41,8 +43,9 @@ from minigen.optim import EMA, Adam
 from minigen.viz.fields import field_image, square_grid
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
-                               load_image_dataset, parse_run_args, positive_int, resolve_preset,
-                               sample_quality, write_metrics, write_samples)
+                               load_image_dataset, parse_run_args, positive_float,
+                               positive_int, resolve_preset, sample_quality, write_metrics,
+                               write_samples)
 
 PRESETS = {'quick': dict(steps=550, batch_size=32, lr=2e-3, ema=0.995, base_channels=16,
                          levels=8, sigma_max=1.0, sigma_min=0.05, sample_steps=4, eps=1e-3,
@@ -82,6 +85,8 @@ def parse_args(argv):
     ap.add_argument('--langevin-steps-2d', type=positive_int, help='2-D EBM chain length')
     ap.add_argument('--noise-steps', type=positive_int, help='EBM chain length from noise')
     ap.add_argument('--sample-steps', type=positive_int, help='annealed Langevin steps a level')
+    ap.add_argument('--eps', type=positive_float, help='annealed Langevin: alpha_L, the step '
+                    'at the last level (alpha_i = eps sigma_i^2 / sigma_L^2)')
     return parse_run_args(ap, argv, steps_zero_means='sample from a saved run')
 
 
@@ -94,7 +99,8 @@ def build(hp, shape, device):
               'ebm': EnergyConvNet(shape[0], shape[1], hp['width_ebm']),
               'score': unet_score(sig, shape[0], shape[1], hp['base_channels'])}
     models = {k: m.to(device) for k, m in models.items()}
-    lr = {'ebm_2d': hp['lr_ebm_2d'], 'score_2d': hp['lr_2d'], 'ebm': hp['lr_ebm'], 'score': hp['lr']}
+    lr = {'ebm_2d': hp['lr_ebm_2d'], 'score_2d': hp['lr_2d'], 'ebm': hp['lr_ebm'],
+          'score': hp['lr']}
     opts = {k: Adam(m.parameters(), lr=lr[k], betas=(0.0, 0.999) if 'ebm' in k else (0.9, 0.999))
             for k, m in models.items()}
     buffers = {'buffer_2d': ReplayBuffer(10000, (2,), -LIM, LIM, device=device),
@@ -251,7 +257,7 @@ def main(argv=None):
             autograd.manual_seed(args.seed + 100 * i)
             streams[k] = autograd.backend.get_rng_state()
     steps = {'ebm_2d': hp['steps_ebm_2d'], 'score_2d': hp['steps_2d'], 'ebm': hp['steps_ebm'],
-             'score': hp['steps']}
+             'score': hp['steps']} if hp['steps'] else dict.fromkeys(RUNS, 0)  # 0: sample only
     run.until = (dict(saved['until']) if saved.get('until') is not None else
                  {k: len(history[k]) + steps[k] for k in RUNS})
     data = {'ebm_2d': toy / scale, 'score_2d': toy / scale, 'ebm': images.train,

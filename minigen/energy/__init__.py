@@ -11,7 +11,8 @@ Read in this order:
     nets.py            energies for points and images; noise-conditional score models
                        (an MLP, and the DDPM UNet divided by sigma)
 """
-from .langevin import energy_grad, langevin_dynamics, geometric_sigmas, annealed_langevin  # noqa: F401
+from .langevin import (energy_grad, langevin_dynamics, geometric_sigmas,  # noqa: F401
+                       annealed_langevin)
 from .ebm import ReplayBuffer, negative_samples, contrastive_divergence_loss  # noqa: F401
 from .score_matching import dsm_loss, score_from_eps, eps_from_score  # noqa: F401
 from .nets import (EnergyMLP, EnergyConvNet, ScoreMLP, NoiseConditionalScore,  # noqa: F401

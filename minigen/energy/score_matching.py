@@ -6,11 +6,12 @@ Computation 23(7)); weighted over noise levels as in NCSN, Song & Ermon 2019, "G
 Modeling by Estimating Gradients of the Data Distribution" (arXiv:1907.05600), eqs. (5)-(6).
 Noise a sample with q_sigma(x_tilde | x) = N(x_tilde; x, sigma^2 I), whose score is
 
-    grad_{x_tilde} log q_sigma(x_tilde | x) = -(x_tilde - x) / sigma^2 = -z / sigma,    x_tilde = x + sigma z.
+    grad_{x_tilde} log q_sigma(x_tilde | x) = -(x_tilde - x) / sigma^2 = -z / sigma,
+    with x_tilde = x + sigma z.
 
 Regressing s_theta(x_tilde, sigma) on it,
 
-    l(theta; sigma) = 1/2 E_{x, x_tilde} || s_theta(x_tilde, sigma) + (x_tilde - x) / sigma^2 ||^2,      (5)
+    l(theta; sigma) = 1/2 E || s_theta(x_tilde, sigma) + (x_tilde - x) / sigma^2 ||^2         (5)
 
 has the same minimiser as regressing on the unknown score of the noised data,
 s*(x_tilde, sigma) = grad log q_sigma(x_tilde), q_sigma(x_tilde) = int q_sigma(x_tilde | x) p(x) dx
