@@ -30,6 +30,7 @@ size_average and reduce, so a positional 'sum' would mean something else there.
 """
 from autograd import Function, Tensor, as_tensor, where
 from autograd.backend import array_module
+from autograd.grad_mode import is_grad_enabled
 from autograd.ops.softmax import log_softmax
 
 
@@ -116,6 +117,9 @@ def cross_entropy(logits, target, weight=None, *, reduction='mean', label_smooth
         if weight.shape != (C,):
             raise ValueError(f"{op}: weight must hold one number per class, shape ({C},), "
                              f"got {weight.shape}")
+    if (weight is None and label_smoothing == 0 and logits.ndim == 2 and len(t)
+            and reduction != 'none'):  # the plain case as one op: the lines below, fused
+        return CrossEntropy.apply(logits, target=t, mean=reduction == 'mean')
     classes = xp.arange(C).reshape((1, C) + (1,) * (t.ndim - 1))
     onehot = (xp.expand_dims(t, 1) == classes).astype(logits.dtype)
     q = as_tensor((1 - label_smoothing) * onehot + label_smoothing / C)
@@ -125,6 +129,41 @@ def cross_entropy(logits, target, weight=None, *, reduction='mean', label_smooth
     if weight is not None and reduction == 'mean':
         return loss.sum() / weight[t].sum()                              # / sum_n w_{t_n}
     return _reduce(loss, reduction)
+
+
+class CrossEntropy(Function):
+    """sum_n -log softmax(x_n)[t_n] over logits x (N, C) and classes t (N,), divided by N
+    when `mean`: cross_entropy's plain case (no weight, no label smoothing) as one op
+    instead of the eight of its lines above (tests/nn/test_losses.py checks they agree).
+        -log softmax(x)[t] = log sum_c e^(x_c - m) - (x_t - m),   m = max_c x_c
+        d/dx = (softmax(x) - onehot(t)) / N
+    The forward keeps softmax(x) for the backward."""
+
+    def forward(self, x):
+        xp = array_module(x)
+        rows = xp.arange(len(x))
+        e = x - x.max(axis=1, keepdims=True)                   # x - m
+        picked = e[rows, self.target]                          # x_t - m
+        xp.exp(e, out=e)
+        z = xp.matmul(e, xp.ones(x.shape[1], e.dtype))          # sum_c e^(x_c - m), by BLAS
+        self.n = len(x) if self.mean else 1
+        loss = (xp.log(z) - picked).sum() / self.n
+        if is_grad_enabled():
+            e /= z[:, None]
+            self.p = e                                         # softmax(x)
+        return xp.asarray(loss, dtype=x.dtype)
+
+    def backward(self, g):
+        x, = self.inputs
+        xp = array_module(x.data)
+        onehot = xp.zeros(x.shape, x.dtype)
+        onehot[xp.arange(len(x)), self.target] = 1
+        if is_grad_enabled():  # create_graph: softmax from recorded ops, differentiable again
+            return (x.softmax(1) - Tensor._make(onehot)) * (g / self.n)
+        scale = g.data / self.n
+        d = self.p * scale                                     # (softmax - onehot) g / N
+        d[xp.arange(len(x)), self.target] -= scale
+        return Tensor._make(d)
 
 
 class BCEWithLogits(Function):
