@@ -6,6 +6,8 @@ draws decides what is learned. Its ablation studies these operators, all here:
 
     random_resized_crop   crop of area ~ U(0.08, 1) x HW and aspect ratio
                           log r ~ U(log 3/4, log 4/3), resized back (bilinear)
+    random_salient_crop   the same, centred on a pixel drawn in proportion to its
+                          distance from the background colour (ContrastiveCrop's idea)
     random_hflip          mirror left-right, p = 0.5
     color_jitter          brightness x f, contrast and saturation  m + f (x - m),
                           f ~ U(1 - 0.8s, 1 + 0.8s); hue shift ~ U(-0.2s, 0.2s); p = 0.8
@@ -81,14 +83,9 @@ def resized_crop(x, boxes, size):
     return (upper * (1 - wy) + lower * wy).astype(x.dtype)
 
 
-def random_resized_crop(x, rng, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-    """A random crop of each image, resized to `size` (int or (h, w); default: H, W).
-    Ten (area, ratio) draws are tried per image, the first that fits is used (none
-    fitting, the whole image), and its position is uniform."""
-    _check(x, 'random_resized_crop')
-    n, _, h, w = x.shape
-    size = (h, w) if size is None else (size, size) if isinstance(size, int) else tuple(size)
-    rng = _rng(rng)
+def _crop_sizes(rng, n, h, w, scale, ratio):
+    """(height, width) of n boxes of area ~ U(scale) x HW and log-ratio ~ U(log ratio):
+    ten draws per image, the first that fits (none fitting, the whole image)."""
     area = h * w * rng.uniform(*scale, (n, 10))
     aspect = np.exp(rng.uniform(math.log(ratio[0]), math.log(ratio[1]), (n, 10)))
     bw, bh = np.sqrt(area * aspect), np.sqrt(area / aspect)
@@ -96,8 +93,53 @@ def random_resized_crop(x, rng, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 
     first = fits.argmax(1)
     bw = np.where(fits.any(1), bw[np.arange(n), first], w)
     bh = np.where(fits.any(1), bh[np.arange(n), first], h)
+    return bh, bw
+
+
+def _size(size, h, w):
+    return (h, w) if size is None else (size, size) if isinstance(size, int) else tuple(size)
+
+
+def random_resized_crop(x, rng, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """A random crop of each image, resized to `size` (int or (h, w); default: H, W).
+    Ten (area, ratio) draws are tried per image, the first that fits is used (none
+    fitting, the whole image), and its position is uniform."""
+    _check(x, 'random_resized_crop')
+    n, _, h, w = x.shape
+    rng = _rng(rng)
+    bh, bw = _crop_sizes(rng, n, h, w, scale, ratio)
     top, left = rng.random(n) * (h - bh), rng.random(n) * (w - bw)
-    return resized_crop(x, np.stack([top, left, bh, bw], 1), size)
+    return resized_crop(x, np.stack([top, left, bh, bw], 1), _size(size, h, w))
+
+
+def saliency(x):
+    """Per-pixel distance ||x(u) - m||_2 over the channels (N, H, W) from m, each image's
+    per-channel median: large where the image differs from its background (the median
+    is the background's colour wherever the objects cover under half of the image)."""
+    xp = _check(x, 'saliency')
+    m = xp.median(x.reshape(x.shape[0], x.shape[1], -1), axis=2)[:, :, None, None]
+    return xp.sqrt(((x - m) ** 2).sum(axis=1))
+
+
+def random_salient_crop(x, rng, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                        power=2.0):
+    """random_resized_crop whose box is centred on a pixel drawn with probability
+    proportional to saliency(x)^power (uniform over a flat image), then moved inside the
+    image: a small crop lands on the object rather than on the background. The
+    centre-from-a-heat-map idea is ContrastiveCrop's (Peng et al. 2022, arXiv:2202.03278),
+    with the pixels' distance from the background colour as the heat map."""
+    _check(x, 'random_salient_crop')
+    n, _, h, w = x.shape
+    rng = _rng(rng)
+    bh, bw = _crop_sizes(rng, n, h, w, scale, ratio)
+    heat = backend.to_numpy(saliency(x)).reshape(n, -1).astype(np.float64) ** power
+    heat = heat + 1e-12 * heat.max(axis=1, keepdims=True) + 1e-30      # flat image: uniform
+    cdf = np.cumsum(heat / heat.sum(axis=1, keepdims=True), axis=1)
+    pixel = np.minimum((cdf < rng.random((n, 1))).sum(axis=1), h * w - 1)
+    cy = pixel // w + rng.random(n)                                      # within the pixel
+    cx = pixel % w + rng.random(n)
+    top, left = np.clip(cy - bh / 2, 0, h - bh), np.clip(cx - bw / 2, 0, w - bw)
+    return resized_crop(x, np.stack([top, left, bh, bw], 1), _size(size, h, w))
 
 
 def random_hflip(x, rng, p=0.5):

@@ -23,6 +23,8 @@ def np_(x):
 RANDOM_OPS = {
     'random_resized_crop': A.random_resized_crop,
     'random_resized_crop_to_8': partial(A.random_resized_crop, size=8),
+    'random_salient_crop': A.random_salient_crop,
+    'random_salient_crop_to_8': partial(A.random_salient_crop, size=8, scale=(0.1, 0.3)),
     'random_hflip': A.random_hflip,
     'color_jitter': A.color_jitter,
     'random_grayscale': A.random_grayscale,
@@ -73,6 +75,30 @@ def test_bilinear_crop_of_an_affine_image_is_exactly_affine(box, size, a, b):
     ys = top + (np.arange(size[0]) + 0.5) * bh / size[0] - 0.5
     xs = left + (np.arange(size[1]) + 0.5) * bw / size[1] - 0.5
     np.testing.assert_allclose(out, a * ys[:, None] + b * xs[None, :] + 0.25, atol=1e-9)
+
+
+def test_saliency_is_the_distance_from_the_median_colour():
+    x = np.random.default_rng(0).random((3, 3, 5, 7)).astype(np.float32)
+    m = np.median(x.reshape(3, 3, -1), axis=2)[:, :, None, None]
+    np.testing.assert_allclose(A.saliency(x), np.sqrt(((x - m) ** 2).sum(1)), rtol=1e-6)
+
+
+def test_salient_crops_land_on_the_one_object_uniform_ones_often_miss(device):
+    """A 2x2 white block on black: every small salient crop holds part of it, where a
+    uniform crop of the same size misses it most of the time."""
+    x = np.zeros((64, 3, 16, 16), np.float32)
+    x[:, :, 11:13, 2:4] = 1.0
+    x = backend.xp_for(device).asarray(x)
+    kw = dict(size=6, scale=(0.1, 0.15), ratio=(1, 1))
+    salient = np_(A.random_salient_crop(x, 0, **kw)).max(axis=(1, 2, 3))
+    uniform = np_(A.random_resized_crop(x, 0, **kw)).max(axis=(1, 2, 3))
+    assert np.all(salient > 0.2) and np.mean(uniform > 0.2) < 0.5
+
+
+def test_salient_crop_of_a_flat_image_is_a_plain_crop():
+    x = np.full((4, 1, 8, 8), 0.3, np.float32)
+    np.testing.assert_allclose(A.random_salient_crop(x, 2, size=4, scale=(0.2, 0.5)), 0.3,
+                               rtol=1e-6)
 
 
 def test_crop_of_the_whole_image_at_full_scale_is_the_identity(device):
