@@ -228,7 +228,7 @@ def _input_grads(fn, g_out):
         g_in = fn.backward(g_out)
     except AnomalyError as e:  # detect_anomaly caught an op run by this backward
         raise AnomalyError(f"in {fn.name}.backward, {e.what}") from None
-    g_in = g_in if type(g_in) is tuple else (g_in,)
+    g_in = g_in if isinstance(g_in, tuple) else (g_in,)
     anomaly = grad_mode.state.anomaly
     result = []
     for t, g, needed in zip(fn._inputs, g_in, fn.needs_input_grad):

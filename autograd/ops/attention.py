@@ -84,13 +84,13 @@ class ScaledDotProductAttention(Function):
         dO, p = g.data, self.p
         need_q, need_k, need_v = self.needs_input_grad
         q, k, v = q.data, k.data, v.data
-        dq, dk, dv = (xp.empty(a.shape, dtype=dO.dtype) if need else None
-                      for a, need in ((q, need_q), (k, need_k), (v, need_v)))
-        if self._rows_apart(q, k, v) and dO.shape[:-2] == q.shape[:-2]:
+        if self._rows_apart(q, k, v) and dO.shape[:-2] == q.shape[:-2]:  # split over threads
+            dq, dk, dv = (xp.empty(a.shape, dtype=dO.dtype) if need else None
+                          for a, need in ((q, need_q), (k, need_k), (v, need_v)))
             over_rows(self._backward_rows, dO, p, q, k, v, *(a for a in (dq, dk, dv)
                                                               if a is not None))
         else:
-            dq, dk, dv = self._backward_rows(dO, p, q, k, v, dq, dk, dv, split=False)
+            dq, dk, dv = self._backward_rows(dO, p, q, k, v, split=False)
         return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv))
 
     def _backward_rows(self, dO, p, q, k, v, *grads, split=True):
