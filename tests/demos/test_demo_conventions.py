@@ -46,6 +46,8 @@ TINY = {
              '--hidden-2d', '8'],
     'pix2pix': ['--dataset', 'shapes', '--steps', '2', '--batch-size', '4', '--ngf', '4',
                 '--ndf', '4', '--n-train', '16', '--n-held', '8'],
+    'stylegan': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '4', '--width', '8',
+                 '--ndf', '4', '--samples', '8'],
     'pixelcnn': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '8', '--channels', '4',
                  '--layers', '1', '--samples-per-class', '1', '--completions', '1',
                  '--train-images', '64', '--eval-images', '32', '--eval-every', '2'],
@@ -55,8 +57,8 @@ TINY = {
               '--clip-batch-size', '8', '--clip-width', '4'],
 }
 TRAINING = ('autoencoder', 'cgan', 'clip', 'dalle', 'dcgan', 'ddpm', 'diffusion_2d', 'dino',
-            'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'text2img',
-            'vae', 'vqvae')
+            'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'stylegan',
+            'text2img', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
