@@ -22,7 +22,7 @@ and real alike) are upsampled bilinearly to 32 and the 2-px padding cropped, bac
 
 Writes to --out: samples.png (64 fixed z), progress.gif, style_mixing.png (cell (i, j):
 coarse styles, 4x4 and 8x8, from row i's source, fine styles, 16x16, from column j's),
-truncation.png (rows psi 1, 0.7, 0.5, 0), noise.png (per row one fixed w, 8 draws of the
+truncation.png and .npy (rows psi 1, 0.7, 0.5, 0), noise.png (per row one fixed w, 8 draws of the
 noise inputs, then their per-pixel std), loss.png, samples.npy, metrics.json, checkpoint.npz.
 """
 import argparse
@@ -156,6 +156,7 @@ def draw(G, ema, z_fixed, log, out, dataset):
             cells += [src_r[i]] + list(grid[6 * i:6 * i + 6])
         viz.save_image(np.stack(cells), os.path.join(out, 'style_mixing.png'), nrow=7)
         trunc = [synth(G, spread(G.truncate(w[:8], psi).numpy())) for psi in PSIS]
+        np.save(os.path.join(out, 'truncation.npy'), np.stack(trunc))  # (psi, 8, C, H, W)
         viz.save_image(np.concatenate(trunc), os.path.join(out, 'truncation.png'),
                        row_labels=[f'psi {p:g}' for p in PSIS])
         ws = spread(w.numpy()[:4])
