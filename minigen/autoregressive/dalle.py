@@ -66,14 +66,19 @@ class DALLE(nn.Module):
 
     def generate(self, text_ids, temperature=1.0, top_k=None):
         """Image tokens (B, image_len) drawn one by one after the captions `text_ids`, from
-        the image codes' logits only, under no_grad (the engine's CPU RNG)."""
+        the image codes' logits only, under no_grad (the engine's CPU RNG); the GPT runs one
+        position at a time on its cache (GPT.step)."""
         s = np.array(text_ids, dtype=np.int64)
         if s.ndim != 2 or s.shape[1] != self.text_len:
             raise ValueError(f"dalle.DALLE.generate: expected text ids (B, {self.text_len}), "
                              f"got {s.shape}")
+        cache = [[] for _ in self.gpt.blocks]
         with autograd.no_grad():
-            for _ in range(self.image_len):
-                logits = self.gpt(s).numpy()[:, -1, self.text_vocab:].astype(np.float64)
+            for t in range(self.text_len + self.image_len - 1):      # one position at a time
+                logits = self.gpt.step(s[:, t], cache)
+                if t + 1 < self.text_len:
+                    continue                                          # the caption is given
+                logits = logits.numpy()[:, self.text_vocab:].astype(np.float64)
                 z = sample_token(logits, temperature, top_k)
                 s = np.concatenate([s, z[:, None] + self.text_vocab], axis=1)
         return s[:, self.text_len:] - self.text_vocab

@@ -10,7 +10,9 @@ Multitask Learners"), in nanoGPT's plain form (karpathy/nanoGPT, model.py):
     loss = -1/(B T) sum_{b,t} log softmax(logits_{b,t})[t_{b,t+1}]     next-token cross-entropy
 
 Causal self-attention lets position t read positions <= t only, so one pass trains every
-prefix at once. Sampling draws one token at a time from softmax(logits / temperature),
+prefix at once. For that reason a sampler may feed one position at a time (`step`) and keep,
+per block, the normalised inputs LN_1(h_s) of the positions s < t it has seen: position t's
+keys and values are projected from them, and nothing else about the past is needed. Sampling draws one token at a time from softmax(logits / temperature),
 optionally kept to the k most likely tokens (top-k; Fan, Lewis & Dauphin 2018,
 arXiv:1805.04833) or to the smallest set whose probability reaches p (top-p, nucleus
 sampling; Holtzman et al. 2019, arXiv:1904.09751).
@@ -48,6 +50,23 @@ class GPT(Module):
         for block in self.blocks:
             h = block(h, causal=True)
         return self.ln_f(h) @ self.tok.weight.transpose(0, 1)         # LN(h_L) W_e^T
+
+    def step(self, token, cache):
+        """Next-token logits (B, vocab) of the new position t = len(cache[0]) given its
+        tokens (B,): the blocks on that one position, position t attending to the cached
+        LN_1 inputs of positions 0..t (it appends its own). `cache`: one list per block,
+        [[] for _ in model.blocks] at the start. Equal to self(idx)[:, t]."""
+        t = len(cache[0])
+        if t >= self.block_size:
+            raise ValueError(f"GPT.step: position {t} is past block_size={self.block_size}")
+        token = autograd.tensor(np.asarray(token)[:, None], device=self.tok.weight.device)
+        h = self.tok(token) + self.pos(autograd.arange(t, t + 1, device=token.device))
+        for block, past in zip(self.blocks, cache):
+            past.append(block.ln_1(h))                                     # LN_1(h_t)
+            seen = autograd.cat(past, axis=1)                              # LN_1(h_0..t)
+            h = h + block.attn(past[-1], seen, seen)                       # no later keys
+            h = h + block.c_proj(block.act(block.c_fc(block.ln_2(h))))
+        return (self.ln_f(h) @ self.tok.weight.transpose(0, 1))[:, 0]
 
     def loss(self, idx):
         """Next-token cross-entropy of a batch of sequences (B, T + 1): tokens 0..T-1 in,

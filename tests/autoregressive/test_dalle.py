@@ -9,6 +9,7 @@ import pytest
 import autograd
 from minigen.autoregressive.dalle import DALLE, draw_candidates, rerank
 from minigen.autoregressive.dvae import DiscreteVAE
+from minigen.autoregressive.gpt import sample_token
 from minigen.optim import Adam
 
 TEXT_VOCAB, TEXT_LEN, CODES, IMAGE_LEN = 6, 3, 5, 4
@@ -70,6 +71,31 @@ def test_generation_draws_exactly_the_image_tokens_from_the_image_codes():
     assert np.array_equal(model.generate(text, temperature=0), model.generate(text, top_k=1))
     with pytest.raises(ValueError, match=r'dalle.DALLE.generate: expected text ids \(B, 3\)'):
         model.generate(text[:, :2])
+
+
+def test_one_position_at_a_time_on_the_cache_gives_the_full_pass_logits():
+    """GPT.step (the sampler's path): position t on the cached LN_1 inputs of 0..t-1
+    equals the causal pass over the whole sequence; and generation draws what a sampler
+    re-running the whole prefix at every token draws."""
+    model = tiny(n_layers=2)
+    text, image = batch(3)
+    s = model.sequence(text, image)
+    cache = [[] for _ in model.gpt.blocks]
+    with autograd.no_grad():
+        full = model.gpt(s).numpy()
+        steps = np.stack([model.gpt.step(s[:, t], cache).numpy() for t in range(s.shape[1])], 1)
+    np.testing.assert_allclose(steps, full, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r'GPT.step: position 7 is past block_size=7'):
+        model.gpt.step(s[:, 0], cache)
+    autograd.manual_seed(5)
+    z = model.generate(text, temperature=1.5)
+    autograd.manual_seed(5)
+    seq = np.array(text)
+    with autograd.no_grad():
+        for _ in range(IMAGE_LEN):
+            logits = model.gpt(seq).numpy()[:, -1, TEXT_VOCAB:].astype(np.float64)
+            seq = np.concatenate([seq, sample_token(logits, 1.5)[:, None] + TEXT_VOCAB], 1)
+    np.testing.assert_array_equal(z, seq[:, TEXT_LEN:] - TEXT_VOCAB)
 
 
 def train(model, text, image, steps, lr=3e-3):
