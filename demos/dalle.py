@@ -45,8 +45,8 @@ from demos.text2img import UNSEEN, accuracy, load_data
 PRESETS = {
     'quick': dict(dvae_steps=800, dvae_batch_size=32, dvae_lr=2e-3, hidden=(32, 64),
                   num_codes=64, code_dim=32, beta=0.01, steps=600, batch_size=32, lr=2e-3,
-                  d_model=96, layers=3, n_train=10000, clip_steps=120, clip_batch_size=64,
-                  clip_n_train=8000, clip_width=32, captions=48, candidates=8,
+                  d_model=96, layers=3, n_train=10000, clip_steps=250, clip_batch_size=128,
+                  clip_n_train=20000, clip_width=32, captions=64, candidates=16,
                   checkpoint_every=100),
     'full': dict(dvae_steps=5000, dvae_batch_size=64, dvae_lr=1e-3, hidden=(64, 128),
                  num_codes=512, code_dim=64, beta=0.01, steps=20000, batch_size=64, lr=3e-4,
