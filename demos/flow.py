@@ -60,18 +60,16 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in
                                positive_int, resolve_preset, sample_quality, write_metrics,
                                write_samples)
 
-PRESETS = {'quick': dict(steps=3000, steps_2d=500, batch_size=16, lr=3e-3, warmup=100,
+PRESETS = {'quick': dict(steps=3500, steps_2d=500, batch_size=16, lr=1e-2, warmup=100,
                          lr_2d=5e-3, batch_size_2d=256, flow_steps=4, hidden=(32, 64),
                          checkerboard_steps=2, checkerboard_hidden=16, split_prior=False,
-                         layers_2d=6,
-                         hidden_2d=32, samples=1000, train_images=8000, eval_images=2000,
-                         checkpoint_every=750),
+                         layers_2d=6, hidden_2d=32, samples=1000, train_images=8000,
+                         eval_images=2000, checkpoint_every=700),
            'full': dict(steps=20000, steps_2d=4000, batch_size=64, lr=1e-3, warmup=500,
                         lr_2d=2e-3, batch_size_2d=512, flow_steps=8, hidden=(64, 128),
                         checkerboard_steps=4, checkerboard_hidden=32, split_prior=False,
-                        layers_2d=10,
-                        hidden_2d=64, samples=2000, train_images=8000, eval_images=2000,
-                        checkpoint_every=2000)}
+                        layers_2d=10, hidden_2d=64, samples=2000, train_images=8000,
+                        eval_images=2000, checkpoint_every=2000)}
 TOYS = ('moons', '8gaussians', 'rings')
 TEMPERATURES = (1.0, 0.8, 0.6)
 INIT_BATCH = 512  # examples for actnorm's data-dependent initialisation
