@@ -229,9 +229,12 @@ def evaluate_images(model, data, hp, out, device, seed):
     grids, by_temperature = [], {}
     for t in TEMPERATURES:
         autograd.manual_seed(seed + int(100 * t))
+        tick = time.time()
         with autograd.no_grad():
             samples = np.concatenate([model.sample(min(250, hp['samples'] - i), t).numpy()
                                       for i in range(0, hp['samples'], 250)])
+        if t == 1.0:  # the trilemma demo's speed figure
+            figures['sample_seconds_per_image'] = (time.time() - tick) / len(samples)
         by_temperature[t] = samples
         grids.append(samples[:36])
         figures[f'samples_T{t}'] = sample_quality(samples, data.held[:hp['samples']],
@@ -285,7 +288,9 @@ def main(argv=None):
     viz.save_loss_curve(history['image'], os.path.join(args.out, 'loss.png'),
                         label='bits/dim (training batch)', log_y=False,
                         title='image flow: bits per dimension')
-    result = {'bits_per_dim': figures.pop('bits_per_dim'), 'settings': vars(args) | hp,
+    result = {'bits_per_dim': figures.pop('bits_per_dim'),
+              'sample_seconds_per_image': figures.pop('sample_seconds_per_image'),
+              'settings': vars(args) | hp,
               'dataset': data.name, 'step': step, 'train_seconds': round(train_seconds, 2),
               'total_seconds': round(time.time() - start, 2),
               'final_train_loss': {k: float(np.mean(v[-50:])) for k, v in history.items() if v},
