@@ -13,9 +13,14 @@ teacher's outputs are centred (an EMA of their mean) and sharpened (tau_t = 0.02
 quick preset, the paper's 0.04 in the full one, against tau_s = 0.1); `--no-centering`
 removes the centre and the run collapses (every image gets the same one-hot output: the
 teacher's entropy H(P_t) and KL(P_t || P_s) fall to 0).
+On shapes the local crops are centred on the object (a pixel drawn by its distance from
+the background colour: augment.random_salient_crop); `--uniform-local-crops` puts them
+anywhere. AdamW with a linear warm-up and a cosine decay (the paper's schedule).
 No label is used in training; afterwards the frozen teacher ViT's class-token features
-are judged by a 20-NN classifier and a linear probe, against the same ViT at its random
-initialisation, and the last block's class-token attention over the patches is drawn.
+(and, beside them, the mean of its patch tokens) are judged by a 20-NN classifier and a
+linear probe, against the same ViT at its random initialisation (the same features, the
+same probes), and the last block's class-token attention over the patches is drawn. On
+shapes the colour, size and position are scored by 20-NN too.
 
 Data: the built-in shapes set (label: the shape kind) or MNIST test digits
 (../shared/data/mnist): a pool of --n-pool unlabelled images to train on (MNIST: the
@@ -23,7 +28,8 @@ first 8,000 at most), the first --n-train of them the probes' training images, a
 --n-test held-out images (MNIST: the last ones) to score them.
 
     python -m demos.dino [--preset quick|full] [--dataset shapes|mnist] [--steps N]
-        [--batch-size B] [--lr LR] [--local-crops N] [--patch-size P] [--width D] [--depth L]
+        [--batch-size B] [--lr LR] [--local-crops N] [--local-size S] [--uniform-local-crops]
+        [--patch-size P] [--width D] [--depth L]
         [--out-dim K] [--teacher-temp T] [--momentum M] [--no-centering] [--n-pool N]
         [--n-train N] [--n-test N] [--probe-steps N] [--checkpoint-every N] [--device cpu|cuda]
         [--seed S] [--out out/dino] [--resume]
@@ -31,8 +37,8 @@ first 8,000 at most), the first --n-train of them the probes' training images, a
 Writes to --out: crops.png (an image, its global and local crops), loss.png,
 collapse.png (H(P_t) and KL(P_t || P_s) per step, against ln K), attention.png (the
 class token's attention maps of each head, trained beside random), metrics.json (k-NN
-and linear-probe accuracies, trained and random) and checkpoint.npz (which --resume
-continues).
+and linear-probe accuracies, trained and random, class token and mean-pooled patches) and
+checkpoint.npz (which --resume continues).
 """
 import argparse
 import math
@@ -47,28 +53,34 @@ from minigen import viz
 from minigen.contrastive.dino import DINO, teacher_momentum
 from minigen.contrastive.vit import ViT
 from minigen.data import augment as A
+from minigen.data.shapes import SHAPES, make_shapes
 from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
-from minigen.optim import AdamW, LambdaLR, clip_grad_norm_, linear_warmup
+from minigen.optim import AdamW, LambdaLR, clip_grad_norm_, cosine_with_warmup
 from minigen.viz.loss_curve import save_loss_curve
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
+from demos.conventions import (ImageData, TrainingCheckpoints, add_run_arguments, count,
                                load_image_dataset, parse_run_args, positive_float,
                                positive_int, resolve_preset, unit_float, write_metrics)
 
-# quick: tau_t 0.02 and a teacher momentum from 0.96, since with the paper's 0.04 and 0.996
-# (set for 100 epochs of 2,500 steps) the teacher stays near uniform (H(P_t) ~ 5.1 of
-# ln 256 = 5.5) for the whole 400 steps; the lower tau_t is the fix suggested for small data
-# in facebookresearch/dino#43.
-PRESETS = {'quick': dict(steps=400, batch_size=32, local_crops=4, patch_size=4, width=64,
+# quick: 8x8 patches (17 tokens: a step costs a third of 4x4's 65), tau_t 0.02 and a teacher
+# momentum from 0.96, since with the paper's 0.04 and 0.996 (set for 100 epochs of 2,500
+# steps) the teacher stays near uniform (H(P_t) ~ 5.1 of ln 256 = 5.5); the lower tau_t is
+# the fix suggested for small data in facebookresearch/dino#43. Local crops centred on the
+# object (salient_local_crops). MNIST (28 px) takes 7x7 patches and 14-pixel local crops.
+PRESETS = {'quick': dict(steps=800, batch_size=32, local_crops=4, patch_size=8, width=64,
                          depth=4, heads=4, out_dim=256, teacher_temp=0.02, student_temp=0.1,
-                         momentum=0.96, center_momentum=0.9, lr=1e-3, weight_decay=0.04,
-                         warmup=30, n_pool=8000, n_train=2000, n_test=1000, probe_steps=300,
-                         checkpoint_every=100),
+                         momentum=0.96, center_momentum=0.5, lr=1e-3, weight_decay=0.04,
+                         warmup=30, global_scale=(0.6, 1.0), local_scale=(0.1, 0.4),
+                         local_size=16, salient_local_crops=True, n_pool=8000, n_train=2000,
+                         n_test=1000, probe_steps=300, checkpoint_every=100,
+                         mnist=dict(patch_size=7, local_size=14)),
            'full': dict(steps=5000, batch_size=128, local_crops=6, patch_size=4, width=128,
                         depth=6, heads=4, out_dim=1024, teacher_temp=0.04, student_temp=0.1,
                         momentum=0.996, center_momentum=0.9, lr=5e-4, weight_decay=0.04,
-                        warmup=500, n_pool=8000, n_train=5000, n_test=2000, probe_steps=300,
-                        checkpoint_every=500)}
+                        warmup=500, global_scale=(0.6, 1.0), local_scale=(0.1, 0.4),
+                        local_size=16, salient_local_crops=True, n_pool=8000, n_train=5000,
+                        n_test=2000, probe_steps=300, checkpoint_every=500,
+                        mnist=dict(local_size=12))}
 
 
 def parse_args(argv):
@@ -78,6 +90,10 @@ def parse_args(argv):
     ap.add_argument('--lr', type=positive_float, help='AdamW learning rate (after warm-up)')
     ap.add_argument('--local-crops', type=count, help='local crops per image (besides the 2 '
                                                       'global ones)')
+    ap.add_argument('--local-size', type=positive_int, help='local crops\' side in pixels '
+                                                          '(a multiple of the patch side)')
+    ap.add_argument('--uniform-local-crops', dest='salient_local_crops', action='store_const',
+                    const=False, help='local crops anywhere, not centred on the object')
     ap.add_argument('--patch-size', type=positive_int, help='ViT patch side in pixels')
     ap.add_argument('--width', type=positive_int, help='ViT width D')
     ap.add_argument('--depth', type=positive_int, help='ViT blocks')
@@ -97,13 +113,17 @@ def parse_args(argv):
     return parse_run_args(ap, argv)
 
 
-def crop_pipelines(dataset, size, local_size):
-    """Multi-crop (Sec. 3.1 of the paper): global crops of area 0.5-1 at `size`, local crops
-    of area 0.2-0.5 at `local_size` (DINO's 0.4-1 and 0.05-0.4 are for objects that fill
-    the photo; here an object fills one cell of a 3x3 grid, and a crop of a tenth of the
-    image misses it 85% of the time), each then jittered. Shapes: flips, quarter turns,
-    colour jitter with any hue (the colour is not what should be learned), grayscale,
-    blur. MNIST: no flip or turn (they change digits), brightness and contrast, blur."""
+def crop_pipelines(dataset, size, hp):
+    """Multi-crop (Sec. 3.1 of the paper): global crops of area hp['global_scale'] at
+    `size`, local crops of area hp['local_scale'] at hp['local_size'] pixels, each then
+    jittered. DINO's 0.4-1 and 0.05-0.4 are for objects that fill the photo; a shapes
+    object fills about one cell of a 3x3 grid, and a crop that misses it can only be
+    matched to its teacher by the background, which is then what is learned: with
+    hp['salient_local_crops'] the local crops are centred on a pixel drawn by its distance
+    from the background colour (augment.random_salient_crop), so they show the object. Shapes:
+    flips, quarter turns, colour jitter with any hue (the colour is not what should be
+    learned), grayscale, blur. MNIST: no flip or turn (they change digits), brightness
+    and contrast, blur."""
     if dataset == 'shapes':
         jitter = [A.random_hflip, A.random_rot90,
                   partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.5,
@@ -111,9 +131,11 @@ def crop_pipelines(dataset, size, local_size):
     else:
         jitter = [partial(A.color_jitter, brightness=0.4, contrast=0.4, saturation=0.0,
                           hue=0.0, p=0.8)]
-    global_crop = A.Compose([partial(A.random_resized_crop, size=size, scale=(0.5, 1.0)),
+    global_crop = A.Compose([partial(A.random_resized_crop, size=size,
+                                     scale=tuple(hp['global_scale'])),
                              *jitter, partial(A.random_gaussian_blur, p=0.5)])
-    local_crop = A.Compose([partial(A.random_resized_crop, size=local_size, scale=(0.2, 0.5)),
+    crop = A.random_salient_crop if hp['salient_local_crops'] else A.random_resized_crop
+    local_crop = A.Compose([partial(crop, size=hp['local_size'], scale=tuple(hp['local_scale'])),
                             *jitter])
     return global_crop, local_crop
 
@@ -159,15 +181,41 @@ def train(model, opt, sched, pool, pipelines, hp, steps, end, history, seed, run
         run.step_done(step + 1)
 
 
-def evaluate(features, data, hp):
-    """20-NN and linear-probe accuracy of the labels from frozen features: trained on the
-    first n_train pool images, tested on n_test held-out ones."""
-    n, m = hp['n_train'], hp['n_test']
-    train_x, test_x = features(data.train[:n]), features(data.held[:m])
-    train_y, test_y = data.labels[:n], data.held_labels[:m]
-    return {'knn': knn_accuracy(train_x, train_y, test_x, test_y, k=20),
-            'linear_probe': linear_probe_accuracy(train_x, train_y, test_x, test_y,
-                                                  steps=hp['probe_steps'])}
+def load_data(dataset, hp, seed):
+    """ImageData (the pool to train on, of which the first n_train are the probes' training
+    images; n_test held out) and every label by name: shapes' four attributes, drawn here
+    (load_image_dataset keeps only the shape), or MNIST's digit."""
+    if dataset == 'shapes':
+        pool = make_shapes(max(hp['n_pool'], hp['n_train']), size=32, seed=seed)
+        held = make_shapes(hp['n_test'], size=32, seed=seed + 12345)
+        labels = {k: (pool.attrs[k], held.attrs[k]) for k in ('shape', 'color', 'size',
+                                                               'position')}
+        data = ImageData(pool.images, pool.attrs['shape'], SHAPES, held.images,
+                         held.attrs['shape'], 'shapes')
+        return data, labels
+    data = load_image_dataset(dataset, n_train=max(hp['n_pool'], hp['n_train']),
+                              n_held=hp['n_test'], seed=seed, demo='dino')
+    return data, {'digit': (data.labels, data.held_labels)}
+
+
+def evaluate(model, data, labels, hp):
+    """20-NN and linear-probe accuracy of the first label (shape or digit) from frozen
+    features, the class token and the mean of the patch tokens, trained on the first
+    n_train pool images and tested on n_test held-out ones; 20-NN of the other labels
+    from the class token."""
+    n, m, out = hp['n_train'], hp['n_test'], {}
+    for pool in ('cls', 'mean'):
+        train_x = model.features(data.train[:n], pool=pool)
+        test_x = model.features(data.held[:m], pool=pool)
+        for i, (name, (train_y, test_y)) in enumerate(labels.items()):
+            if i and pool == 'mean':
+                break
+            out[f'{pool}_{name}_knn'] = knn_accuracy(train_x, train_y[:n], test_x,
+                                                     test_y[:m], k=20)
+            if i == 0:
+                out[f'{pool}_{name}_linear_probe'] = linear_probe_accuracy(
+                    train_x, train_y[:n], test_x, test_y[:m], steps=hp['probe_steps'])
+    return out
 
 
 def heat(maps):
@@ -226,18 +274,20 @@ def draw(model, random_vit, data, pipelines, history, hp, args):
 def main(argv=None):
     args = parse_args(argv)
     hp = resolve_preset(args, PRESETS)
-    data = load_image_dataset(args.dataset, n_train=max(hp['n_pool'], hp['n_train']),
-                              n_held=hp['n_test'], seed=args.seed, demo='dino')
+    data, labels = load_data(args.dataset, hp, args.seed)
     side = data.train.shape[2]
-    if side % hp['patch_size'] or (side // 2) < hp['patch_size']:
+    if side % hp['patch_size'] or hp['local_size'] % hp['patch_size'] or \
+            not hp['patch_size'] <= hp['local_size'] <= side:
         raise SystemExit(f"demos.dino: --patch-size {hp['patch_size']} must divide the "
-                         f"{side}-pixel images and fit a local crop")
+                         f"{side}-pixel images and the --local-size {hp['local_size']} "
+                         f"(at most {side}) of the local crops")
     os.makedirs(args.out, exist_ok=True)
-    local_size = side // 2 // hp['patch_size'] * hp['patch_size']
-    pipelines = crop_pipelines(args.dataset, side, local_size)
+    pipelines = crop_pipelines(args.dataset, side, hp)
     model = build(data, hp, args.seed, args.device, args.centering)
     opt = AdamW(model.student.parameters(), lr=hp['lr'], weight_decay=hp['weight_decay'])
-    sched = LambdaLR(opt, linear_warmup(hp['warmup']))
+    horizon = [hp['steps']]   # the run's last step, known after resume(): both schedules end there
+    sched = LambdaLR(opt, lambda t: cosine_with_warmup(hp['warmup'],
+                                                       max(horizon[0], hp['warmup'] + 1))(t))
     config = {k: hp[k] for k in ('patch_size', 'width', 'depth', 'heads', 'out_dim',
                                  'teacher_temp', 'student_temp')} | {
         'dataset': args.dataset, 'centering': args.centering}
@@ -251,7 +301,7 @@ def main(argv=None):
 
     start = time.time()
     with run:
-        end = run.end(step, hp['steps'], saved)
+        end = horizon[0] = run.end(step, hp['steps'], saved)
         train(model, opt, sched, data.train, pipelines, hp, range(step, end), end, history,
               args.seed, run, args.device)
     train_seconds = time.time() - start + float(saved.get('train_seconds', 0.0))  # all runs
@@ -259,23 +309,25 @@ def main(argv=None):
     run.save(step)
 
     start = time.time()   # frozen features: trained teacher against the ViT at initialisation
-    trained = evaluate(model.features, data, hp)
+    trained = evaluate(model, data, labels, hp)
     random_model = build(data, hp, args.seed, args.device)
-    random_init = evaluate(random_model.features, data, hp)
+    random_init = evaluate(random_model, data, labels, hp)
     eval_seconds = time.time() - start
     if step:
         draw(model, random_model.teacher[0], data, pipelines, history, hp, args)
-    tail = slice(-20, None)
-    metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'label':
-               'shape' if args.dataset == 'shapes' else 'digit', 'step': step,
-               'train_seconds': round(train_seconds, 2), 'eval_seconds': round(eval_seconds, 2),
-               'knn_accuracy': trained['knn'], 'linear_probe_accuracy': trained['linear_probe'],
-               'random_knn_accuracy': random_init['knn'],
-               'random_linear_probe_accuracy': random_init['linear_probe'],
-               'knn_margin': round(trained['knn'] - random_init['knn'], 4),
-               'linear_probe_margin': round(trained['linear_probe']
-                                            - random_init['linear_probe'], 4),
-               'ln_K': math.log(hp['out_dim'])}
+    tail, label = slice(-20, None), next(iter(labels))
+    metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'label': label,
+               'step': step, 'train_seconds': round(train_seconds, 2),
+               'eval_seconds': round(eval_seconds, 2),
+               'knn_accuracy': trained[f'cls_{label}_knn'],
+               'linear_probe_accuracy': trained[f'cls_{label}_linear_probe'],
+               'random_knn_accuracy': random_init[f'cls_{label}_knn'],
+               'random_linear_probe_accuracy': random_init[f'cls_{label}_linear_probe'],
+               'knn_margin': round(trained[f'cls_{label}_knn']
+                                   - random_init[f'cls_{label}_knn'], 4),
+               'linear_probe_margin': round(trained[f'cls_{label}_linear_probe']
+                                            - random_init[f'cls_{label}_linear_probe'], 4),
+               'trained': trained, 'random_init': random_init, 'ln_K': math.log(hp['out_dim'])}
     if history['loss']:
         metrics |= {'first_loss': float(np.mean(history['loss'][:10])),
                     'final_loss': float(np.mean(history['loss'][tail])),

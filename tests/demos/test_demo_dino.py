@@ -26,6 +26,12 @@ def test_demo_dino_runs_and_resumes(tmp_path):
                 'random_linear_probe_accuracy'):
         assert 0 <= m[key] <= 1, key
     assert np.isfinite(m['final_loss']) and 0 <= m['final_teacher_entropy'] <= m['ln_K']
+    for scores in (m['trained'], m['random_init']):      # the same features, the same probes
+        assert set(scores) == {'cls_shape_knn', 'cls_shape_linear_probe', 'cls_color_knn',
+                               'cls_size_knn', 'cls_position_knn', 'mean_shape_knn',
+                               'mean_shape_linear_probe'}
+    assert m['knn_accuracy'] == m['trained']['cls_shape_knn']
+    assert m['random_knn_accuracy'] == m['random_init']['cls_shape_knn']
     m2 = dino.main(TINY + ['--out', out, '--resume', '--steps', '1'])
     assert m2['step'] == 3
     with open(os.path.join(out, 'metrics.json')) as f:
@@ -53,3 +59,16 @@ def test_demo_dino_mnist(tmp_path):
 def test_demo_dino_refuses_a_patch_that_does_not_divide_the_image(tmp_path):
     with pytest.raises(SystemExit, match='--patch-size 5 must divide the 32-pixel images'):
         dino.main(TINY + ['--patch-size', '5', '--out', str(tmp_path)])
+    with pytest.raises(SystemExit, match='and the --local-size 12'):
+        dino.main(TINY + ['--local-size', '12', '--out', str(tmp_path)])
+
+
+def test_demo_dino_local_crops_centred_or_anywhere():
+    hp = dino.resolve_preset(dino.parse_args([]), dino.PRESETS)
+    assert hp['salient_local_crops'] and hp['patch_size'] == 8
+    assert not dino.resolve_preset(dino.parse_args(['--uniform-local-crops']),
+                                   dino.PRESETS)['salient_local_crops']
+    x = np.zeros((16, 3, 32, 32), np.float32)
+    x[:, :, 2:6, 26:30] = 1.0                       # a white square in the top right corner
+    _, local = dino.crop_pipelines('shapes', 32, hp)
+    assert np.all(local(x, 0).max(axis=(1, 2, 3)) > 0.2)
