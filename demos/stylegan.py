@@ -23,7 +23,9 @@ and real alike) are upsampled bilinearly to 32 and the 2-px padding cropped, bac
 Writes to --out: samples.png (64 fixed z), progress.gif, style_mixing.png (cell (i, j):
 coarse styles, 4x4 and 8x8, from row i's source, fine styles, 16x16, from column j's),
 truncation.png and .npy (rows psi 1, 0.7, 0.5, 0), noise.png (per row one fixed w, 8 draws of the
-noise inputs, then their per-pixel std), loss.png, samples.npy, metrics.json, checkpoint.npz.
+noise inputs, then their per-pixel std), loss.png, samples.npy (--samples images; MNIST's
+brought back to 28x28 as above, so demos.evaluate and demos.trilemma read them as digits),
+metrics.json, checkpoint.npz.
 """
 import argparse
 import os
@@ -41,18 +43,19 @@ from minigen.gans.stylegan import StyleGANGenerator, mix_styles
 from minigen.optim import EMA, Adam
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
-                               non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               sample_quality, write_metrics, write_samples)
+                               non_negative_float, parse_run_args, positive_float, positive_int,
+                               resolve_preset, sample_quality, write_metrics, write_samples)
 
-PRESETS = {'quick': dict(steps=2000, batch_size=32, width=32, ndf=32, lr=2e-3, lr_d=2e-3,
-                         r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998, samples=1000, evals=4,
-                         checkpoint_every=250),
+PRESETS = {'quick': dict(steps=2400, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
+                         r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998, samples=1000, evals=3,
+                         checkpoint_every=300),
            'full': dict(steps=20000, batch_size=64, width=128, ndf=64, lr=2e-3, lr_d=2e-3,
                         r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999, samples=2000, evals=10,
                         checkpoint_every=1000)}
 Z_DIM = W_DIM = 64
 SIZE = 16
 PSIS = (1.0, 0.7, 0.5, 0.0)
+MNIST_PATH = 'pad 28->32, 2x2 mean pool to 16; for the classifier bilinear 16->32, crop 28'
 
 
 def parse_args(argv):
@@ -64,6 +67,9 @@ def parse_args(argv):
     ap.add_argument('--samples', type=positive_int, help='samples in samples.npy and metrics')
     ap.add_argument('--r1-gamma', type=non_negative_float)
     ap.add_argument('--r1-every', type=positive_int, help='lazy R1: every K D steps')
+    ap.add_argument('--lr', type=positive_float, help="G's Adam learning rate")
+    ap.add_argument('--lr-d', type=positive_float, help="D's Adam learning rate")
+    ap.add_argument('--evals', type=positive_int, help='evaluations (the last at the end)')
     add_run_arguments(ap, 'stylegan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
     args = parse_run_args(ap, argv, steps_zero_means='sample the saved run again')
     hp = resolve_preset(args, PRESETS)
@@ -204,7 +210,9 @@ def main(argv=None):
         tick = time.time()
         if log['trajectory'] and log['trajectory'][-1]['step'] == step:  # --steps 0 again
             log['trajectory'].pop(), log['grids'].pop()
+        rng = autograd.backend.get_rng_state()  # the noise inputs' draws leave training's
         images, q = evaluate(G, ema, z_fixed, z_eval, real, floor, args.dataset, log)
+        autograd.backend.set_rng_state(rng)      # stream as it was: --resume stays exact
         log['trajectory'].append({'step': step} | q)
         log['eval_seconds'] += time.time() - tick
         return images
@@ -216,12 +224,11 @@ def main(argv=None):
     train_cpu = time.process_time() - cpu
     samples = on_eval(end, force=True)
     run.save(end)
-    write_samples(args.out, samples, 'stylegan')
+    write_samples(args.out, for_classifier(samples, args.dataset), 'stylegan')  # MNIST: 28x28
     draw(G, ema, z_fixed, log, args.out, args.dataset)
     losses = np.array(log['losses'])
     metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'image_size': SIZE,
-               'mnist_preprocessing': 'pad 28->32, 2x2 mean pool to 16; for the classifier '
-                                      'bilinear 16->32, crop 28' if args.dataset == 'mnist' else None,
+               'mnist_preprocessing': MNIST_PATH if args.dataset == 'mnist' else None,
                'step': end, 'train_seconds': round(train_seconds, 2),
                'train_cpu_seconds_incl_evals': round(train_cpu, 2),
                'eval_seconds': round(log['eval_seconds'], 2),

@@ -13,7 +13,7 @@ from demos.stylegan import main
 from tests.demos.test_demo_conventions import HAS_MNIST, MNIST_ROOT
 
 TINY = ['--steps', '4', '--batch-size', '4', '--width', '8', '--ndf', '4', '--samples', '12',
-        '--r1-every', '2']
+        '--r1-every', '2', '--evals', '2']
 
 
 @pytest.mark.parametrize('dataset', ['mnist', 'shapes'])
@@ -25,9 +25,9 @@ def test_tiny_run_writes_valid_outputs(dataset, tmp_path):
         with Image.open(tmp_path / name) as im:
             assert im.format == 'PNG' and min(im.size) > 60
     with Image.open(tmp_path / 'progress.gif') as im:
-        assert im.format == 'GIF' and im.n_frames == len(metrics['trajectory']) == 4
+        assert im.format == 'GIF' and im.n_frames == len(metrics['trajectory']) == 2
     samples = np.load(tmp_path / 'samples.npy')
-    assert samples.shape == (12, 1 if dataset == 'mnist' else 3, 16, 16)
+    assert samples.shape == ((12, 1, 28, 28) if dataset == 'mnist' else (12, 3, 16, 16))
     assert samples.dtype == np.float32 and 0 <= samples.min() <= samples.max() <= 1
     saved = json.loads((tmp_path / 'metrics.json').read_text())
     assert saved['step'] == 4 and saved == json.loads(json.dumps(metrics))
@@ -63,7 +63,7 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
 
 
 @pytest.mark.parametrize('flags', [['--r1-every', '0'], ['--samples', '2'], ['--r1-gamma', '-1'],
-                                   ['--steps', '0']])
+                                   ['--steps', '0'], ['--evals', '0']])
 def test_bad_flags_are_refused_at_parse_time(flags, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(flags + ['--out', str(tmp_path / 'out')])
