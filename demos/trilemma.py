@@ -61,6 +61,7 @@ MODELS = {
                  lambda n: ['--dataset', 'mnist', '--samples-per-class', str(math.ceil(n / 10))]),
     'flow': ('RealNVP/Glow flow', 'flow', lambda n: ['--dataset', 'mnist', '--samples', str(n)]),
     'ebm': ('score model (NCSN)', 'ebm', lambda n: ['--dataset', 'mnist', '--samples', str(n)]),
+    'stylegan': ('StyleGAN', 'stylegan', lambda n: ['--dataset', 'mnist', '--samples', str(n)]),
 }
 REUSES = {'ddpm1000': 'ddpm'}  # trained by another row: its checkpoint is copied, then resumed
 
