@@ -20,6 +20,7 @@ dO the gradient of the output and S = Q K^T * scale + M:
     dQ = dS K * scale,   dK = dS^T Q * scale
 Under create_graph the same formulas run as Tensor ops (differentiable again).
 """
+import functools
 import math
 
 import numpy as np
@@ -41,40 +42,18 @@ class ScaledDotProductAttention(Function):
 
     def forward(self, q, k, v):
         xp = array_module(q)
-        if self._rows_apart(q, k, v):  # each batch row on its own: split over threads
-            dtype = xp.result_type(q, k, v)
-            out = xp.empty(q.shape[:-1] + v.shape[-1:], dtype=dtype)
-            self.p = xp.empty(q.shape[:-1] + k.shape[-2:-1], dtype=dtype)
-            over_rows(self._forward_rows, q, k, v, self.p, out)
-            return out
-        self.p, out = self._forward_rows(q, k, v, None, None)
-        return out
-
-    def _rows_apart(self, q, k, v):
-        """Whether q, k, v share their batch axes (none broadcast) and the mask has none,
-        so the batch rows can be computed apart (parallel.over_rows)."""
-        return (q.ndim >= 3 and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
-                and (self.bias is None or self.bias.ndim <= 2))
-
-    def _forward_rows(self, q, k, v, p, out):
-        """P = softmax(Q K^T * scale + M) into p and O = P V into out (new arrays where
-        they are None); returns P and O."""
-        xp = array_module(q)
-        s = xp.matmul(q, _t(k), out=p)
+        s = xp.matmul(q, _t(k))
         s *= self.scale
-        if self.bias is not None:  # in place unless the mask adds batch axes (from v's)
-            in_place = _broadcast_shape(s.shape, self.bias.shape) == s.shape
-            s = xp.add(s, self.bias, out=s if in_place else None)
-        m = s.max(axis=-1, keepdims=True)
-        if self.bias is not None:  # a row masked everywhere: max -inf, exp 0, weights 0
-            m = xp.where(xp.isfinite(m), m, 0)
-        s -= m
-        p = xp.exp(s, out=s)
-        z = p.sum(axis=-1, keepdims=True)
-        if self.bias is not None:
-            z = xp.where(z == 0, 1, z)
-        p /= z
-        return p, xp.matmul(p, v, out=out)
+        bias, masked = self.bias, self.bias is not None
+        if masked and _broadcast_shape(s.shape, bias.shape) != s.shape:
+            s, bias = s + bias, None  # the mask adds batch axes (from v's): a new array
+        rows = functools.partial(_softmax_rows, bias=bias, masked=masked)
+        if s.ndim >= 3 and (bias is None or bias.ndim <= 2):
+            over_rows(rows, s)  # the softmax rows split over threads (the products use BLAS's)
+        else:
+            rows(s)
+        self.p = s
+        return xp.matmul(s, v)
 
     def backward(self, g):
         q, k, v = self.inputs
@@ -83,41 +62,47 @@ class ScaledDotProductAttention(Function):
         xp = array_module(g.data)
         dO, p = g.data, self.p
         need_q, need_k, need_v = self.needs_input_grad
-        q, k, v = q.data, k.data, v.data
-        if self._rows_apart(q, k, v) and dO.shape[:-2] == q.shape[:-2]:  # split over threads
-            dq, dk, dv = (xp.empty(a.shape, dtype=dO.dtype) if need else None
-                          for a, need in ((q, need_q), (k, need_k), (v, need_v)))
-            over_rows(self._backward_rows, dO, p, q, k, v, *(a for a in (dq, dk, dv)
-                                                              if a is not None))
-        else:
-            dq, dk, dv = self._backward_rows(dO, p, q, k, v, split=False)
-        return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv))
-
-    def _backward_rows(self, dO, p, q, k, v, *grads, split=True):
-        """The closed form of the module docstring for these rows, into the buffers
-        `grads` (dq, dk, dv, those needed). Unsplit (broadcast batch axes) the products
-        are made as new arrays, whose shapes the engine then sums back."""
-        xp = array_module(dO)
-        need_q, need_k, need_v = self.needs_input_grad
-        if split:
-            grads = list(grads)
-            dq, dk, dv = (grads.pop(0) if need else None for need in (need_q, need_k, need_v))
-        else:
-            dq = dk = dv = None
-        if need_v:
-            dv = xp.matmul(_t(p), dO, out=dv)              # dV = P^T dO
+        dq = dk = None
+        dv = xp.matmul(_t(p), dO) if need_v else None      # dV = P^T dO
         if need_q or need_k:
-            ds = xp.matmul(dO, _t(v))                      # dP
-            r = xp.einsum('...ij,...ij->...i', ds, p)      # rowsum(dP * P)
-            ds -= r[..., None]
-            ds *= p                                        # dS = P * (dP - r)
+            ds = xp.matmul(dO, _t(v.data))                 # dP
+            if ds.shape == p.shape and ds.ndim >= 3:       # rows split over threads
+                over_rows(_softmax_vjp_rows, ds, p)
+            else:
+                ds = _softmax_vjp_rows(ds, p)
             if need_q:
-                dq = xp.matmul(ds, k, out=dq)
+                dq = xp.matmul(ds, k.data)
                 dq *= self.scale
             if need_k:
-                dk = xp.matmul(_t(ds), q, out=dk)
+                dk = xp.matmul(_t(ds), q.data)
                 dk *= self.scale
-        return dq, dk, dv
+        return tuple(None if a is None else Tensor._make(a) for a in (dq, dk, dv))
+
+
+def _softmax_rows(s, bias, masked):
+    """s <- softmax(s + M) in place over the last axis, M the additive mask `bias` (None
+    when there is none or it was added already; `masked`: there was one)."""
+    xp = array_module(s)
+    if bias is not None:
+        s += bias
+    m = s.max(axis=-1, keepdims=True)
+    if masked:  # a row masked everywhere: max -inf, exp 0, weights 0
+        m = xp.where(xp.isfinite(m), m, 0)
+    s -= m
+    xp.exp(s, out=s)
+    z = s.sum(axis=-1, keepdims=True)
+    if masked:
+        z = xp.where(z == 0, 1, z)
+    s /= z
+
+
+def _softmax_vjp_rows(ds, p):
+    """dS = P * (dP - rowsum(dP * P)) in place in ds (dP on entry); returns it."""
+    xp = array_module(ds)
+    r = xp.einsum('...ij,...ij->...i', ds, p)              # rowsum(dP * P)
+    ds -= r[..., None]
+    ds *= p                                                # dS = P * (dP - r)
+    return ds
 
 
 def _composed_backward(fn, g, q, k, v):
