@@ -48,7 +48,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
                                write_samples)
 
 PRESETS = {'quick': dict(steps=550, batch_size=32, lr=2e-3, ema=0.995, base_channels=16,
-                         levels=8, sigma_max=1.0, sigma_min=0.05, sample_steps=8, eps=4e-3,
+                         levels=8, sigma_max=1.0, sigma_min=0.05, sample_steps=12, eps=4e-3,
                          steps_ebm=100, batch_size_ebm=32, lr_ebm=5e-4, alpha=0.1,
                          langevin_steps=20, step_size=20.0, noise_std=0.005, noise_steps=60,
                          buffer=4096, width_ebm=16, steps_2d=3000, steps_ebm_2d=600,
