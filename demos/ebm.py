@@ -280,6 +280,8 @@ def main(argv=None):
     metrics = {'settings': vars(args) | hp, 'dataset': images.name,
                'steps': {k: len(v) for k, v in history.items()},
                'train_cpu_seconds': train_seconds, 'sample_cpu_seconds': sample_seconds,
+               'train_seconds': train_seconds['score'],  # samples.npy's model, CPU: for trilemma
+               'sample_seconds_per_image': sample_seconds['ncsn'] / n,  # samples.npy's, CPU
                'final_loss': {k: float(np.mean(v[-20:])) for k, v in history.items() if v},
                'toy_2d': toy_metrics, 'quality': quality,
                'confident_fraction': {k: q.get('confident_fraction') for k, q in quality.items()},

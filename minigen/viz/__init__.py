@@ -13,6 +13,7 @@ and the figures the demos share:
     tokens.py          a VQ-VAE's token grid beside its image
     channels.py        an image beside its latent's channels (latent diffusion)
     density.py         a 2-D density as a heat map; a deformed grid's lines (flows)
+    fields.py          a 2-D energy as a heat map with chains or score arrows (energy models)
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif  # noqa: F401
@@ -26,3 +27,4 @@ from .similarity import save_similarity  # noqa: F401
 from .scatter_panels import save_scatter_panels  # noqa: F401
 from .channels import latent_channels_image, save_latent_channels  # noqa: F401
 from .density import density_image, curves_image  # noqa: F401
+from .fields import field_image  # noqa: F401
