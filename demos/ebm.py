@@ -243,6 +243,7 @@ def main(argv=None):
     config = {k: hp[k] for k in ('base_channels', 'levels', 'sigma_max', 'sigma_min',
                                  'width_ebm', 'buffer')} | {'dataset': images.name,
                                                             'toy': args.toy}
+    autograd.manual_seed(args.seed)  # the initial weights and buffers, whatever ran before
     models, opts, ema, buffers = build(hp, images.train.shape[1:], args.device)
     state = models | {f'{k}_opt': o for k, o in opts.items()} | buffers | {'ema': ema}
     run = TrainingCheckpoints(args, 'ebm', config, state, hp['checkpoint_every'],
