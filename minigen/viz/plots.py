@@ -202,7 +202,9 @@ def save_bubbles(points, radii, labels, path, title=None, xlabel=None, ylabel=No
     ax = Axes(size, lim(x[:, 0]), lim(x[:, 1]), title=title, xlabel=xlabel, ylabel=ylabel)
     for i, ((u, v), r) in enumerate(zip(x, radii)):
         ax.dots([u], [v], color(i), r)
-        pu, pv = ax.px(u, v)
-        ax.draw.text((float(pu) + (r + 4) * SS, float(pv)), str(labels[i]), fill=INK,
-                     font=ax.small, anchor='lm')
+        pu, pv = float(ax.px(u, v)[0]), float(ax.px(u, v)[1])
+        room = ax.right - pu - (r + 4) * SS       # a label that would leave the frame goes left
+        left = ax.small.getlength(str(labels[i])) > room
+        ax.draw.text((pu - (r + 4) * SS if left else pu + (r + 4) * SS, pv), str(labels[i]),
+                     fill=INK, font=ax.small, anchor='rm' if left else 'lm')
     ax.save(path)
