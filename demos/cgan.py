@@ -41,9 +41,9 @@ from minigen.gans.sampling import class_grid, sample
 from minigen.metrics import evaluate_samples, load_feature_net
 from minigen.optim import Adam
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
-                               parse_run_args, positive_int, resolve_preset, write_metrics,
-                               write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
+                               gan_log_extra, load_image_dataset, parse_run_args, positive_int,
+                               resolve_preset, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, lr=2e-4, betas=(0.5, 0.999),
                          evals=4, eval_samples=1000, checkpoint_every=200),  # minutes, 2 cores
@@ -143,11 +143,9 @@ def main(argv=None):
     config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf'],
               'conditioning': [args.g_conditioning, args.d_conditioning]}
     run = TrainingCheckpoints(args, 'cgan', config, state, hp['checkpoint_every'],
-                              extra=lambda: {'losses': np.array(log['losses']),
-                                             'trajectory': log['trajectory']})
+                              extra=lambda: gan_log_extra(log))
     start, saved = run.resume()
-    log = {'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0,
-           'trajectory': list(saved.get('trajectory', []))}
+    log = gan_log(saved, keys=('trajectory',))
 
     # train, evaluating at `evals` evenly spaced steps up to the end, then at the end
     end, tick = run.end(start, hp['steps'], saved), time.time()

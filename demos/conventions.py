@@ -293,6 +293,21 @@ class TrainingCheckpoints:
             signal.signal(s, handler)
 
 
+def gan_log(saved, keys=('trajectory', 'grids')):
+    """A GAN demo's run log (dcgan, cgan, stylegan), continued from its checkpoint's extras
+    `saved`: the (L_D, L_G) losses of every step, 'trajectory' (the metrics at each
+    evaluation) and, for the demos with progress.gif, 'grids' (the fixed-noise grids);
+    eval_seconds counts this run's evaluations only."""
+    return ({'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0}
+            | {k: list(saved.get(k, [])) for k in keys})
+
+
+def gan_log_extra(log):
+    """What of a gan_log each checkpoint keeps (TrainingCheckpoints' `extra`)."""
+    return {'losses': np.array(log['losses'])} | {k: log[k] for k in ('trajectory', 'grids')
+                                                   if k in log}
+
+
 # ----------------------------------------------------------------------------- outputs
 
 def write_samples(out, samples, demo='demo'):

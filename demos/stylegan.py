@@ -42,9 +42,10 @@ from minigen.gans.sampling import sample
 from minigen.gans.stylegan import StyleGANGenerator, mix_styles
 from minigen.optim import EMA, Adam
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
-                               non_negative_float, parse_run_args, positive_float, positive_int,
-                               resolve_preset, sample_quality, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
+                               gan_log_extra, load_image_dataset, non_negative_float,
+                               parse_run_args, positive_float, positive_int, resolve_preset,
+                               sample_quality, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=2400, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
                          r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998, samples=1000, evals=3,
@@ -195,12 +196,9 @@ def main(argv=None):
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}
     config = {'dataset': args.dataset, 'width': hp['width'], 'ndf': hp['ndf'], 'size': SIZE}
     run = TrainingCheckpoints(args, 'stylegan', config, state, hp['checkpoint_every'],
-                              extra=lambda: {'losses': np.array(log['losses']),
-                                             'trajectory': log['trajectory'],
-                                             'grids': log['grids']})
+                              extra=lambda: gan_log_extra(log))
     start, saved = run.resume()
-    log = {'losses': [list(r) for r in saved.get('losses', [])], 'eval_seconds': 0.0,
-           'trajectory': list(saved.get('trajectory', [])), 'grids': list(saved.get('grids', []))}
+    log = gan_log(saved)
     end = run.end(start, hp['steps'], saved)
     at = {round(end * (i + 1) / hp['evals']) for i in range(hp['evals'])} - {end}
 
