@@ -39,6 +39,7 @@ import numpy as np
 
 import autograd
 from minigen import viz
+from minigen import load
 from minigen.contrastive.clip import CLIP, retrieval_recall, zero_shot_predict
 from minigen.contrastive.encoders import ResNetEncoder, TextTransformer
 from minigen.contrastive.vit import ViT
@@ -233,6 +234,25 @@ def main(argv=None):
                'first_loss': float(np.mean(losses[:10])),
                'final_loss': float(np.mean(losses[-20:])), 'logit_scale_exp': scales[-1]} | figures
     return write_metrics(args.out, metrics)
+
+
+def trained_clip(path, out, steps, batch_size, n_train, width, seed, device):
+    """A frozen CLIP for another demo (DALL-E's reranker, unCLIP, CLIP guidance, ControlNet):
+    the run at `path` (a demos.clip folder or checkpoint) when given, else the one in the
+    folder `out`, trained there first (or resumed) until it has `steps` steps, with ResNet
+    widths W, 2W, 4W and text width 2W for W = `width`. Returned in eval mode."""
+    ckpt_path = path or out
+    ckpt_path = ckpt_path if ckpt_path.endswith('.npz') else os.path.join(ckpt_path,
+                                                                           'checkpoint.npz')
+    if not path and not (os.path.exists(ckpt_path) and load(ckpt_path)['step'] >= steps):
+        main(['--steps', str(steps), '--batch-size', str(batch_size), '--n-train', str(n_train),
+              '--widths', *(str(width * m) for m in (1, 2, 4)), '--text-width', str(2 * width),
+              '--n-test', '200', '--seed', str(seed), '--device', device, '--out', out]
+             + ['--resume'] * os.path.exists(ckpt_path))
+    ckpt = load(ckpt_path)
+    clip = build(Tokenizer(), ckpt['config'], seed, device)
+    clip.load_state_dict(ckpt['state']['model'])
+    return clip.eval()
 
 
 if __name__ == '__main__':

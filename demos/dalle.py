@@ -40,6 +40,7 @@ from minigen.optim import Adam
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
                                non_negative_float, parse_run_args, positive_float, positive_int,
                                resolve_preset, write_metrics, write_samples)
+import demos.clip
 from demos.text2img import UNSEEN, accuracy, load_data
 
 PRESETS = {  # quick: 541 s of CPU, colour 0.92 / shape 0.56 after reranking (demos/README)
@@ -119,21 +120,9 @@ def train_transformer(run, hp):
 
 def load_clip(args, hp):
     """demos.clip's model from --clip, or from OUT/clip, trained there first if need be."""
-    import demos.clip
-    path = args.clip or os.path.join(args.out, 'clip')
-    path = path if path.endswith('.npz') else os.path.join(path, 'checkpoint.npz')
-    if not args.clip and not (os.path.exists(path) and
-                              minigen.load(path)['step'] >= hp['clip_steps']):
-        demos.clip.main(['--steps', str(hp['clip_steps']), '--batch-size',
-                         str(hp['clip_batch_size']), '--n-train', str(hp['clip_n_train']),
-                         '--widths', *(str(hp['clip_width'] * m) for m in (1, 2, 4)),
-                         '--text-width', str(2 * hp['clip_width']),
-                         '--n-test', '200', '--seed', str(args.seed), '--device', args.device,
-                         '--out', os.path.dirname(path)] + (['--resume'] * os.path.exists(path)))
-    ckpt = minigen.load(path)
-    clip = demos.clip.build(Tokenizer(), ckpt['config'], args.seed, args.device)
-    clip.load_state_dict(ckpt['state']['model'])
-    return clip.eval()
+    return demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'), hp['clip_steps'],
+                                   hp['clip_batch_size'], hp['clip_n_train'], hp['clip_width'],
+                                   args.seed, args.device)
 
 
 def framed(images, best, width=2):
