@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image
 
 import autograd
-import minigen
 from minigen import viz
 from minigen.autoregressive import DALLE, DiscreteVAE, draw_candidates, perplexity, rerank
 from minigen.autoregressive.dvae import temperature
