@@ -11,6 +11,8 @@ Read in this order:
                      scale factor (Rombach et al. 2022)
     text_to_image.py latent diffusion conditioned on a caption's token states: training
                      with caption dropout, guided sampling, negative prompts
+    controlnet.py    ControlNet: a trainable copy of the UNet's encoder reading a control
+                     map through zero convolutions, added to a frozen UNet's skips
 
 The network is any callable model(x_t, t, **cond) -> prediction, e.g. UNet.
 """
@@ -25,3 +27,4 @@ from .unet import UNet  # noqa: F401
 from .first_stage import (AutoencoderKL, DiagonalGaussian, kl_reg_loss,  # noqa: F401
                           compute_scale_factor, reconstruction_metrics)
 from .text_to_image import LatentDiffusion, load_clip_text_encoder, freeze  # noqa: F401
+from .controlnet import ControlNet, ControlledUNet  # noqa: F401

@@ -228,24 +228,52 @@ class UNet(nn.Module):
         """The label meaning "no class" (classifier-free guidance)."""
         return self.num_classes
 
-    def forward(self, x, t, y=None, context=None, context_key_padding_mask=None, pooled=None):
+    def forward(self, x, t, y=None, context=None, context_key_padding_mask=None, pooled=None,
+                down_residuals=None, mid_residual=None):
         """x (B, C, H, W); t (B,) integer timesteps; y (B,) labels (None: the null class);
         context (B, L, context_dim), for cross-attention, e.g. per-token text states;
         context_key_padding_mask (B, L) boolean, True at padding tokens (ignored), as
         nn.MultiheadAttention's key_padding_mask (e.g. ids == pad id); pooled (B, pooled_dim),
-        added to temb through a Linear (needed when the UNet was built with pooled_dim)."""
+        added to temb through a Linear (needed when the UNet was built with pooled_dim).
+        down_residuals (one per skip, in push order) and mid_residual: a ControlNet's outputs
+        (controlnet.py), added to the skips and to the middle block's output (Zhang et al.
+        2023, arXiv:2302.05543, eq. 2); both or neither."""
         self._check_inputs(x, t, y, context, context_key_padding_mask, pooled)
         mask = context_key_padding_mask
-        temb = self.time_mlp(timestep_embedding(t, self.base_channels).astype(x.dtype))
+        temb_act = self.embed(t, y, pooled, x.dtype)
+        h, skips = self.encode(self.conv_in(x), temb_act, context, mask)
+        if (down_residuals is None) != (mid_residual is None):
+            raise ValueError("UNet: give both down_residuals and mid_residual (a ControlNet's "
+                             "outputs) or neither")
+        if down_residuals is not None:
+            if len(down_residuals) != len(skips):
+                raise ValueError(f"UNet: down_residuals must hold one tensor per skip "
+                                 f"({len(skips)}), got {len(down_residuals)}")
+            skips = [s + r for s, r in zip(skips, down_residuals)]
+            h = h + mid_residual
+        for layer in self.up:
+            if isinstance(layer, ResBlock):
+                h = layer(cat([h, skips.pop()], axis=1), temb_act)
+            elif isinstance(layer, AttnBlock):
+                h = layer(h, context, mask)
+            else:
+                h = layer(h)
+        return self.conv_out(self.norm_out(h))  # SiLU(GN(h)), then the output conv
+
+    def embed(self, t, y=None, pooled=None, dtype=np.float32):
+        """SiLU(temb), the time (+ class, + pooled context) embedding every ResBlock reads."""
+        temb = self.time_mlp(timestep_embedding(t, self.base_channels).astype(dtype))
         if self.num_classes is not None:
             if y is None:
-                y = as_tensor(backend.array_module(t.data).full(x.shape[0], self.null_class))
+                y = as_tensor(backend.array_module(t.data).full(t.shape[0], self.null_class))
             temb = temb + self.class_emb(y)
         if self.pooled_dim is not None:
             temb = temb + self.pooled_proj(pooled)  # Imagen: pooled text added to temb
-        temb_act = F.silu(temb)  # every ResBlock reads SiLU(temb)
+        return F.silu(temb)
 
-        h = self.conv_in(x)
+    def encode(self, h, temb_act, context=None, mask=None):
+        """The encoder: the down blocks and the middle block from h = conv_in(x).
+        Returns (the middle block's output, the skips [conv_in(x), ...] in push order)."""
         skips = [h]
         for layer in self.down:
             if isinstance(layer, ResBlock):
@@ -262,14 +290,7 @@ class UNet(nn.Module):
                 h = layer(h, temb_act)
             else:
                 h = layer(h, context, mask)
-        for layer in self.up:
-            if isinstance(layer, ResBlock):
-                h = layer(cat([h, skips.pop()], axis=1), temb_act)
-            elif isinstance(layer, AttnBlock):
-                h = layer(h, context, mask)
-            else:
-                h = layer(h)
-        return self.conv_out(self.norm_out(h))  # SiLU(GN(h)), then the output conv
+        return h, skips
 
     def _check_inputs(self, x, t, y, context, mask, pooled=None):
         want = (self.in_channels, self.resolution, self.resolution)
