@@ -27,8 +27,11 @@ def held_out_mask(attrs, pairs=HELD_OUT_PAIRS):
 
 
 def _take(data, rows):
+    """The rows `rows` of `data`, its masks and outlines too when it has them."""
     return ShapesData(data.images[rows], {k: v[rows] for k, v in data.attrs.items()},
-                      [data.captions[i] for i in rows], data.vocab)
+                      [data.captions[i] for i in rows], data.vocab,
+                      None if data.masks is None else data.masks[rows],
+                      None if data.outlines is None else data.outlines[rows])
 
 
 def split_compositions(data, pairs=HELD_OUT_PAIRS):
