@@ -46,6 +46,8 @@ TINY = {
              '--hidden-2d', '8'],
     'pix2pix': ['--dataset', 'shapes', '--steps', '2', '--batch-size', '4', '--ngf', '4',
                 '--ndf', '4', '--n-train', '16', '--n-held', '8'],
+    'cyclegan': ['--dataset', 'shapes', '--steps', '2', '--batch-size', '4', '--ngf', '4',
+                 '--ndf', '4', '--n-train', '16', '--n-held', '8'],
     'stylegan': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '4', '--width', '8',
                  '--ndf', '4', '--samples', '8'],
     'pixelcnn': ['--dataset', 'mnist', '--steps', '2', '--batch-size', '8', '--channels', '4',
@@ -56,8 +58,8 @@ TINY = {
               '--layers', '1', '--batch-size', '4', '--clip-steps', '1', '--clip-n-train', '64',
               '--clip-batch-size', '8', '--clip-width', '4'],
 }
-TRAINING = ('autoencoder', 'cgan', 'clip', 'dalle', 'dcgan', 'ddpm', 'diffusion_2d', 'dino',
-            'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'stylegan',
+TRAINING = ('autoencoder', 'cgan', 'clip', 'cyclegan', 'dalle', 'dcgan', 'ddpm', 'diffusion_2d',
+            'dino', 'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn', 'simclr', 'stylegan',
             'text2img', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
