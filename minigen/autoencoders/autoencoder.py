@@ -23,7 +23,7 @@ With noise_level = 0 the model is a plain autoencoder.
 import autograd
 import minigen.nn as nn
 import minigen.nn.functional as F
-from .blocks import ImageToVector, VectorToImage
+from .blocks import ImageToVector, VectorToImage, check_images
 
 NOISES = ('masking', 'gaussian')
 
@@ -62,9 +62,7 @@ class Autoencoder(nn.Module):
         self.decoder = VectorToImage(latent_dim, image_shape, arch, hidden)
 
     def _check(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"autoencoder.Autoencoder: expected images of shape "
-                             f"(N, {', '.join(map(str, self.image_shape))}), got {x.shape}")
+        check_images(x, self.image_shape, 'autoencoder.Autoencoder')
 
     def encode(self, x):
         """z = f(x)."""

@@ -21,6 +21,13 @@ import math
 import minigen.nn as nn
 
 
+def check_images(x, image_shape, where):
+    """Raise a ValueError naming `where` unless x is a batch (N,) + image_shape."""
+    if tuple(x.shape[1:]) != tuple(image_shape):
+        raise ValueError(f"{where}: expected images of shape "
+                         f"(N, {', '.join(map(str, image_shape))}), got {x.shape}")
+
+
 def _groups(channels):
     """The largest of 8, 4, 2, 1 groups that divides `channels` for GroupNorm."""
     return next(g for g in (8, 4, 2, 1) if channels % g == 0)

@@ -35,7 +35,7 @@ import math
 import autograd
 import minigen.nn as nn
 import minigen.nn.functional as F
-from .blocks import ImageToVector, VectorToImage
+from .blocks import ImageToVector, VectorToImage, check_images
 
 LIKELIHOODS = ('bernoulli', 'gaussian')
 
@@ -71,9 +71,7 @@ class VAE(nn.Module):
         self.decoder = VectorToImage(latent_dim, image_shape, arch, hidden)
 
     def _check(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"vae.VAE: expected images of shape "
-                             f"(N, {', '.join(map(str, self.image_shape))}), got {x.shape}")
+        check_images(x, self.image_shape, 'vae.VAE')
 
     def encode(self, x):
         """mu, logvar of q(z | x), each (N, latent_dim)."""

@@ -33,7 +33,7 @@ import autograd
 import minigen.nn as nn
 import minigen.nn.functional as F
 from autograd.backend import array_module, rng
-from .blocks import ConvEncoder, ConvDecoder
+from .blocks import ConvEncoder, ConvDecoder, check_images
 
 
 class VectorQuantizer(nn.Module):
@@ -144,9 +144,7 @@ class VQVAE(nn.Module):
         self.decoder = ConvDecoder(code_dim, hidden, c)
 
     def _check(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"vqvae.VQVAE: expected images of shape "
-                             f"(N, {', '.join(map(str, self.image_shape))}), got {x.shape}")
+        check_images(x, self.image_shape, 'vqvae.VQVAE')
 
     def loss(self, x):
         """Dict: loss = recon + vq, recon = mean (x - x_hat)^2 in [-1, 1] units, vq (codebook

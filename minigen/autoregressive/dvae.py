@@ -32,7 +32,7 @@ import numpy as np
 import autograd
 import minigen.nn as nn
 import minigen.nn.functional as F
-from minigen.autoencoders.blocks import ConvDecoder, ConvEncoder
+from minigen.autoencoders.blocks import ConvDecoder, ConvEncoder, check_images
 
 
 def temperature(step, steps, tau_start=1.0, tau_end=1 / 16):
@@ -64,9 +64,7 @@ class DiscreteVAE(nn.Module):
         self.decoder = ConvDecoder(code_dim, hidden, c)
 
     def _check(self, x):
-        if tuple(x.shape[1:]) != self.image_shape:
-            raise ValueError(f"dvae.DiscreteVAE: expected images of shape "
-                             f"(N, {', '.join(map(str, self.image_shape))}), got {x.shape}")
+        check_images(x, self.image_shape, 'dvae.DiscreteVAE')
 
     def logits(self, x):
         """l = E(2x - 1): (N, K, h, w) logits of q(z | x)."""
