@@ -11,6 +11,8 @@ Read in this order:
                      scale factor (Rombach et al. 2022)
     text_to_image.py latent diffusion conditioned on a caption's token states: training
                      with caption dropout, guided sampling, negative prompts
+    unclip.py        unCLIP (DALL-E 2): a diffusion prior over CLIP image embeddings, a
+                     decoder reading them, slerp for interpolations (Ramesh et al. 2022)
     controlnet.py    ControlNet: a trainable copy of the UNet's encoder reading a control
                      map through zero convolutions, added to a frozen UNet's skips
 
@@ -28,3 +30,4 @@ from .first_stage import (AutoencoderKL, DiagonalGaussian, kl_reg_loss,  # noqa:
                           compute_scale_factor, reconstruction_metrics)
 from .text_to_image import LatentDiffusion, load_clip_text_encoder, freeze  # noqa: F401
 from .controlnet import ControlNet, ControlledUNet  # noqa: F401
+from .unclip import DiffusionPrior, PriorMLP, UnCLIPDecoder, slerp  # noqa: F401
