@@ -45,10 +45,10 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fi
 from demos.text2img import accuracy
 
 PRESETS = {
-    'quick': dict(steps=600, control_steps=400, batch_size=32, lr=2e-3, control_lr=1e-3,
+    'quick': dict(steps=400, control_steps=300, batch_size=32, lr=2e-3, control_lr=1e-3,
                   base_channels=32, text_width=32, text_layers=1, n_train=10000, samples=48,
-                  drop_captions=0.5, guidance=3.0, sample_steps=20, eval_every=25,
-                  eval_maps=16, checkpoint_every=100),
+                  drop_captions=0.5, guidance=3.0, sample_steps=15, eval_every=25,
+                  eval_maps=12, checkpoint_every=100),
     'full': dict(steps=20000, control_steps=10000, batch_size=128, lr=3e-4, control_lr=1e-4,
                  base_channels=96, text_width=128, text_layers=3, n_train=50000, samples=500,
                  drop_captions=0.5, guidance=3.0, sample_steps=50, eval_every=250,
