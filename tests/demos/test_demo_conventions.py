@@ -61,10 +61,15 @@ TINY = {
               '--captions', '4', '--candidates', '2', '--num-codes', '8', '--d-model', '16',
               '--layers', '1', '--batch-size', '4', '--clip-steps', '1', '--clip-n-train', '64',
               '--clip-batch-size', '8', '--clip-width', '4'],
+    'unclip': ['--dataset', 'shapes', '--steps', '2', '--prior-steps', '2', '--n-train', '64',
+               '--samples', '4', '--base-channels', '8', '--prior-width', '16',
+               '--sample-steps', '2', '--batch-size', '4', '--clip-steps', '1',
+               '--clip-n-train', '64', '--clip-batch-size', '8', '--clip-width', '4',
+               '--seeds', '2'],
 }
 TRAINING = ('autoencoder', 'cgan', 'clip', 'controlnet', 'cyclegan', 'dalle', 'dcgan', 'ddpm',
             'diffusion_2d', 'dino', 'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn',
-            'simclr', 'stylegan', 'text2img', 'vae', 'vqvae')
+            'simclr', 'stylegan', 'text2img', 'unclip', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
