@@ -15,6 +15,8 @@ Read in this order:
                      decoder reading them, slerp for interpolations (Ramesh et al. 2022)
     controlnet.py    ControlNet: a trainable copy of the UNet's encoder reading a control
                      map through zero convolutions, added to a frozen UNet's skips
+    clip_guidance.py CLIP guidance: each step's eps shifted by the gradient of a frozen
+                     CLIP's cosine to the prompt (Dhariwal & Nichol 2021; GLIDE)
 
 The network is any callable model(x_t, t, **cond) -> prediction, e.g. UNet.
 """
@@ -31,3 +33,4 @@ from .first_stage import (AutoencoderKL, DiagonalGaussian, kl_reg_loss,  # noqa:
 from .text_to_image import LatentDiffusion, load_clip_text_encoder, freeze  # noqa: F401
 from .controlnet import ControlNet, ControlledUNet  # noqa: F401
 from .unclip import DiffusionPrior, PriorMLP, UnCLIPDecoder, slerp  # noqa: F401
+from .clip_guidance import CLIPGuidance  # noqa: F401

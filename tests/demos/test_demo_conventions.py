@@ -66,10 +66,14 @@ TINY = {
                '--sample-steps', '2', '--batch-size', '4', '--clip-steps', '1',
                '--clip-n-train', '64', '--clip-batch-size', '8', '--clip-width', '4',
                '--seeds', '2'],
+    'clip_guidance': ['--dataset', 'shapes', '--steps', '2', '--batch-size', '4',
+                      '--base-channels', '8', '--n-train', '64', '--clip-steps', '1',
+                      '--clip-n-train', '64', '--clip-batch-size', '8', '--clip-width', '4',
+                      '--samples', '4', '--sample-steps', '2', '--scales', '10'],
 }
-TRAINING = ('autoencoder', 'cgan', 'clip', 'controlnet', 'cyclegan', 'dalle', 'dcgan', 'ddpm',
-            'diffusion_2d', 'dino', 'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix', 'pixelcnn',
-            'simclr', 'stylegan', 'text2img', 'unclip', 'vae', 'vqvae')
+TRAINING = ('autoencoder', 'cgan', 'clip', 'clip_guidance', 'controlnet', 'cyclegan', 'dalle',
+            'dcgan', 'ddpm', 'diffusion_2d', 'dino', 'ebm', 'fit_mlp', 'flow', 'gan_2d', 'pix2pix',
+            'pixelcnn', 'simclr', 'stylegan', 'text2img', 'unclip', 'vae', 'vqvae')
 DEMOS = TRAINING + ('evaluate', 'trilemma')
 HAS_MNIST = any(os.path.exists(os.path.join(MNIST_ROOT, f't10k-images-idx3-ubyte{gz}'))
                 for gz in ('', '.gz'))
