@@ -175,7 +175,9 @@ def pictures(run, args, hp):
 
 def evaluate(run, hp, seed):
     """Samples for test captions (3/4 seen, 1/4 held-out compositions): the shapes
-    classifier's accuracy, and the prior's cosines to the true image embeddings."""
+    classifier's accuracy, and the prior's cosines to the true image embeddings. Beside
+    them, on a quarter of the seen captions, the decoder given the true image embedding
+    (its ceiling) and given the text embedding itself in place of the prior's sample."""
     n_held = min(len(run.held.images), hp['samples'] // 4)
     n_seen = hp['samples'] - n_held
     captions = run.seen.captions[:n_seen] + run.held.captions[:n_held]
@@ -191,6 +193,10 @@ def evaluate(run, hp, seed):
         m[f'text_cosine_baseline{part}'] = float(np.sum(z_text[rows] * z_true[rows], 1).mean())
         m[f'real_accuracy_16px{part}'] = accuracy(
             net, fit_to_feature_net(half(real[rows]), 'shapes')[0], data)
+    k = max(1, n_seen // 4)  # the decoder alone, on the first quarter of the seen captions
+    for name, z in (('true_image_embedding', z_true[:k]), ('text_embedding', z_text[:k])):
+        x = fit_to_feature_net(decode(run, hp, z, seed + 2), 'shapes')[0]
+        m[f'accuracy_decoding_{name}'] = accuracy(net, x, run.seen)
     return samples, captions, m
 
 

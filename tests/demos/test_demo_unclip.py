@@ -26,6 +26,8 @@ def test_tiny_run_writes_samples_captions_pictures_and_metrics(tmp_path):
         assert set(m[f'accuracy{part}']) == ATTRIBUTES
         assert set(m[f'real_accuracy_16px{part}']) == ATTRIBUTES
         assert -1 <= m[f'prior_cosine{part}'] <= 1 and -1 <= m[f'text_cosine_baseline{part}'] <= 1
+    for given in ('true_image_embedding', 'text_embedding'):   # the decoder without the prior
+        assert set(m[f'accuracy_decoding_{given}']) == ATTRIBUTES
     assert m['n_seen'] == 3 and m['n_held_out'] == 1 and m['resolution'] == 16
     ckpt = minigen.load(tmp_path / 'checkpoint.npz')
     assert int(ckpt['extra']['prior_step']) == 2 and int(ckpt['extra']['decoder_step']) == 2
