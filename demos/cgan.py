@@ -12,9 +12,11 @@ projection discriminator of Miyato & Koyama 2018, arXiv:1802.05637: --g-conditio
 batchnorm, --d-conditioning projection; its docstring says why these are not the
 default). Training is DCGAN's (Radford et al. 2015, arXiv:1511.06434): Adam 2e-4, beta1
 0.5, batch 64, non-saturating G loss (--loss hinge: the projection paper's hinge loss);
-fakes get labels drawn uniformly. The score is the share of samples that a classifier trained on
-real data (minigen.metrics' feature net) puts in the class that was asked for, beside
-FID and friends against held-out real images.
+fakes get labels drawn uniformly. Every picture and metric samples from an exponential
+moving average of G's weights (minigen/optim/ema.py; decay 0.99 in the quick preset,
+warmed up), which the checkpoint keeps. The score is the share of samples that a
+classifier trained on real data (minigen.metrics' feature net) puts in the class that was
+asked for, beside FID and friends against held-out real images.
 
     python -m demos.cgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--ngf W] [--ndf W] [--eval-samples N] [--device cpu|cuda]
@@ -39,16 +41,16 @@ from minigen.gans import DCGANDiscriminator, DCGANGenerator
 from minigen.gans.losses import discriminator_loss, generator_loss
 from minigen.gans.sampling import class_grid, sample
 from minigen.metrics import evaluate_samples, load_feature_net
-from minigen.optim import Adam
+from minigen.optim import EMA, Adam
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
                                gan_log_extra, load_image_dataset, parse_run_args, positive_int,
                                resolve_preset, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=800, batch_size=64, ngf=32, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                         evals=4, eval_samples=1000, checkpoint_every=200),  # minutes, 2 cores
+                         ema=0.99, evals=4, eval_samples=1000, checkpoint_every=200),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                        evals=8, eval_samples=2000, checkpoint_every=500)}
+                        ema=0.999, evals=8, eval_samples=2000, checkpoint_every=500)}
 Z_DIM = 100
 
 
@@ -73,10 +75,11 @@ def parse_args(argv):
     return args, hp
 
 
-def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate,
+def train(G, D, opt_g, opt_d, ema, x, labels, hp, loss, steps, evaluate_at, evaluate,
           losses, run, device):
     """The conditional GAN game over `steps`: one D step on real (x, y) pairs and detached
-    fakes G(z, y) with uniformly drawn y, then one G step; evaluate(step) after each step
+    fakes G(z, y) with uniformly drawn y, then one G step and the EMA update of G's
+    weights; evaluate(step) after each step
     in `evaluate_at`; the losses [L_D, L_G] of each step go to `losses`; checkpointed by
     `run`."""
     K, n = G.num_classes, hp['batch_size']
@@ -93,6 +96,7 @@ def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate,
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
+        ema.update()
         losses.append([d_loss.item(), g_loss.item()])
         if step % 20 == 0:
             bar.set_postfix(d=f'{d_loss.item():.3f}', g=f'{g_loss.item():.3f}')
@@ -101,18 +105,19 @@ def train(G, D, opt_g, opt_d, x, labels, hp, loss, steps, evaluate_at, evaluate,
         run.step_done(step + 1)
 
 
-def evaluate(G, z_cols, z_eval, real, data, step, log, out):
-    """At `step`: the class grid (classes_<step>.png) and, for G's samples of z_eval with
-    the classes in turn, the label accuracy (the share that the dataset's trained
+def evaluate(G, ema, z_cols, z_eval, real, data, step, log, out):
+    """At `step`, with the EMA generator: the class grid (classes_<step>.png) and, for
+    G's samples of z_eval with the classes in turn, the label accuracy (the share that the dataset's trained
     classifier, minigen.metrics' feature net, puts in the class asked for) beside FID and
     friends against the real images; returns those samples."""
     tick, K = time.time(), len(data.class_names)
     if log['trajectory'] and log['trajectory'][-1]['step'] == step:  # --steps 0 --resume
         log['trajectory'].pop()                                       # evaluates again
-    viz.save_image(class_grid(G, z_cols, K), os.path.join(out, f'classes_{step:06d}.png'),
-                   nrow=len(z_cols), row_labels=list(data.class_names))
     y = np.arange(len(z_eval)) % K
-    images = sample(G, z_eval, autograd.tensor(y, device=z_eval.device))
+    with ema.average_parameters():
+        viz.save_image(class_grid(G, z_cols, K), os.path.join(out, f'classes_{step:06d}.png'),
+                       nrow=len(z_cols), row_labels=list(data.class_names))
+        images = sample(G, z_eval, autograd.tensor(y, device=z_eval.device))
     accuracy = float((load_feature_net(data.name).predict(images) == y).mean())
     subset = min(1000, len(images) // 2, len(real) // 2)  # KID's std needs subsets < n
     scores = evaluate_samples(images, real, data.name, kid_subset_size=subset)
@@ -137,9 +142,10 @@ def main(argv=None):
                            conditioning=args.d_conditioning).to(args.device)
     opt_g = Adam(G.parameters(), lr=hp['lr'], betas=hp['betas'])
     opt_d = Adam(D.parameters(), lr=hp['lr'], betas=hp['betas'])
+    ema = EMA(G, decay=hp['ema'])  # the averaged weights every picture and metric use
     z_cols = autograd.randn(10, Z_DIM, device=args.device)  # one noise per grid column
     z_eval = autograd.randn(hp['eval_samples'], Z_DIM, device=args.device)  # the metrics'
-    state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d}
+    state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}
     config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf'],
               'conditioning': [args.g_conditioning, args.d_conditioning]}
     run = TrainingCheckpoints(args, 'cgan', config, state, hp['checkpoint_every'],
@@ -150,9 +156,9 @@ def main(argv=None):
     # train, evaluating at `evals` evenly spaced steps up to the end, then at the end
     end, tick = run.end(start, hp['steps'], saved), time.time()
     evaluate_at = {round(end * (i + 1) / hp['evals']) for i in range(hp['evals'])}
-    run_eval = lambda step: evaluate(G, z_cols, z_eval, real, data, step, log, args.out)
+    run_eval = lambda step: evaluate(G, ema, z_cols, z_eval, real, data, step, log, args.out)
     with run:
-        train(G, D, opt_g, opt_d, x, labels, hp, args.loss, range(start, end),
+        train(G, D, opt_g, opt_d, ema, x, labels, hp, args.loss, range(start, end),
               evaluate_at - {end}, run_eval, log['losses'], run, args.device)
     train_seconds = time.time() - tick - log['eval_seconds']
     samples = run_eval(end)
@@ -160,8 +166,9 @@ def main(argv=None):
 
     # sample, draw, report
     write_samples(args.out, samples, 'cgan')
-    viz.save_image(class_grid(G, z_cols, K), os.path.join(args.out, 'classes.png'),
-                   nrow=len(z_cols), row_labels=list(data.class_names))
+    with ema.average_parameters():
+        viz.save_image(class_grid(G, z_cols, K), os.path.join(args.out, 'classes.png'),
+                       nrow=len(z_cols), row_labels=list(data.class_names))
     losses = np.array(log['losses'])
     viz.save_curves({'L_D': losses[:, 0], 'L_G': losses[:, 1]},
                     os.path.join(args.out, 'loss.png'), title=f'conditional DCGAN on {data.name}')

@@ -1,5 +1,5 @@
 """demos/cgan.py: a tiny run writes a grid with one row per class, samples.npy and its
-metrics, and --resume continues the saved run exactly."""
+metrics, and --resume continues the saved run exactly (the EMA of G's weights included)."""
 import json
 
 import numpy as np
@@ -44,6 +44,9 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
         for k in b['state'][net]:
             np.testing.assert_allclose(a['state'][net][k], b['state'][net][k], rtol=1e-5,
                                        atol=1e-6)
+    assert a['state']['ema']['num_updates'] == b['state']['ema']['num_updates'] == 3
+    for k, v in b['state']['ema']['shadow'].items():  # the EMA of G resumes exactly too
+        np.testing.assert_allclose(a['state']['ema']['shadow'][k], v, rtol=1e-5, atol=1e-6)
     with pytest.raises(SystemExit, match="'conditioning': \\['batchnorm', 'projection'\\]"):
         main(TINY + ['--out', str(tmp_path / 'a'), '--resume'])
 
