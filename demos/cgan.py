@@ -107,9 +107,9 @@ def train(G, D, opt_g, opt_d, ema, x, labels, hp, loss, steps, evaluate_at, eval
 
 def evaluate(G, ema, z_cols, z_eval, real, data, step, log, out):
     """At `step`, with the EMA generator: the class grid (classes_<step>.png) and, for
-    G's samples of z_eval with the classes in turn, the label accuracy (the share that the dataset's trained
-    classifier, minigen.metrics' feature net, puts in the class asked for) beside FID and
-    friends against the real images; returns those samples."""
+    G's samples of z_eval with the classes in turn, the label accuracy (the share that the
+    dataset's trained classifier, minigen.metrics' feature net, puts in the class asked
+    for) beside FID and friends against the real images; returns those samples."""
     tick, K = time.time(), len(data.class_names)
     if log['trajectory'] and log['trajectory'][-1]['step'] == step:  # --steps 0 --resume
         log['trajectory'].pop()                                       # evaluates again
