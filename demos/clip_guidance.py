@@ -7,7 +7,7 @@ Algorithm 2) with CLIP in the classifier's place, as GLIDE does (Nichol et al. 2
 arXiv:2112.10741, Sec. 2.4), here reading the network's prediction of the clean image
 (minigen/diffusion/clip_guidance.py):
 
-    eps_hat = eps_theta(x_t) - s sqrt(1 - alpha_bar_t) grad_{x_t} cos(f(up(x0_hat(x_t))), g(caption))
+    eps_hat = eps_theta(x_t) - s sqrt(1 - alpha_bar_t) grad_{x_t} cos(f(up(x0_hat)), g(caption))
 
 with f, g CLIP's image and text towers and up() the 2x enlargement to CLIP's 32x32 input.
 1. The model: an unconditional DDPM (v target, linear schedule, T = 1000, EMA) on 16x16
@@ -38,7 +38,7 @@ import minigen
 import minigen.nn.functional as F
 from minigen import viz
 from minigen.data.shapes import SIZES, VOCAB, make_shapes
-from minigen.diffusion import UNet, ddim_sample, diffusion_loss, linear_schedule
+from minigen.diffusion import UNet, ddim_sample, diffusion_loss, freeze, linear_schedule, q_sample
 from minigen.diffusion.clip_guidance import CLIPGuidance, TARGETS
 from minigen.metrics import clip_score, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
@@ -52,13 +52,13 @@ PRESETS = {
     'quick': dict(steps=1000, batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=16,
                   channel_mults=(1, 2), resolution=16, sizes=('large',), n_train=20000,
                   clip_steps=250, clip_batch_size=128, clip_n_train=20000, clip_width=32,
-                  scales=(0.0, 10.0, 30.0, 100.0, 300.0), samples=64, sample_steps=25,
-                  checkpoint_every=200),
+                  scales=(0.0, 10.0, 30.0, 100.0, 300.0, 1000.0), samples=128, sample_steps=25,
+                  noise_aware_steps=150, checkpoint_every=200),
     'full': dict(steps=20000, batch_size=128, lr=2e-4, warmup=1000, ema=0.999, base_channels=64,
                  channel_mults=(1, 2, 2), resolution=32, sizes=SIZES, n_train=50000,
                  clip_steps=3000, clip_batch_size=256, clip_n_train=50000, clip_width=32,
                  scales=(0.0, 10.0, 30.0, 100.0, 300.0, 1000.0), samples=512, sample_steps=50,
-                 checkpoint_every=1000)}
+                 noise_aware_steps=1000, checkpoint_every=1000)}
 CLIP_SIDE = 32  # demos.clip's images
 
 
@@ -77,12 +77,15 @@ def parse_args(argv):
                               'CLIP here: ResNet widths W, 2W, 4W, text width 2W'),
                              ('--samples', positive_int, 'test captions, one sample each per '
                                                          'scale'),
-                             ('--sample-steps', positive_int, 'DDIM steps')):
+                             ('--sample-steps', positive_int, 'DDIM steps'),
+                             ('--noise-aware-steps', positive_int,
+                              "--target x_t: steps of the CLIP image tower's training on x_t")):
         ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--scales', type=non_negative_float, nargs='+',
                     help='guidance scales s (0: unguided)')
     ap.add_argument('--target', choices=TARGETS, default='x0',
-                    help="what CLIP reads: the predicted x0 (default) or the noisy x_t")
+                    help="what CLIP reads: the predicted x0 (default) or the noisy x_t (then "
+                         "a noise-aware copy of the CLIP is trained first)")
     ap.add_argument('--clip', metavar='PATH', help="demos.clip's run (folder or checkpoint)")
     ap.add_argument('--ddpm', metavar='PATH', help="a demos.ddpm run on shapes, unconditional "
                                                    "(folder or checkpoint): guide it, train none")
@@ -182,13 +185,53 @@ def to_clip(resolution):
     return up
 
 
-def draw(model, clip, captions, scale, x_T, args, hp, batch=128):
-    """DDIM from x_T (eta 0) guided toward `captions` at `scale` (the plain network at 0),
-    in batches; images in [0, 1]."""
+def noise_aware_clip(args, hp, model):
+    """GLIDE's noise-aware CLIP (Sec. 2.4), cheaply: a copy of the CLIP whose image tower
+    and projection train on, against its frozen text tower and by the same contrastive
+    loss, on noised images x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,
+    t ~ U{0..T-1}, of the diffusion model's size and range (enlarged as the sampler's are).
+    It reads no t: the noise level is in the image. Kept in OUT/noise_aware_clip.npz."""
+    clip, res = load_clip(args, hp), model.unet.resolution
+    path = os.path.join(args.out, 'noise_aware_clip.npz')
+    if os.path.exists(path) and minigen.load(path)['steps'] == hp['noise_aware_steps']:
+        clip.load_state_dict(minigen.load(path)['state'])
+        return clip
+    freeze(clip.text_encoder)
+    clip.text_projection.requires_grad_(False)
+    data = shapes_of_sizes(hp['clip_n_train'], res, args.seed + 5, hp['sizes'])
+    x, ids = autograd.tensor(data.images * 2 - 1), clip.tokenizer.encode(data.captions)
+    opt, up, n = Adam([p for p in clip.parameters() if p.requires_grad], lr=3e-4), \
+        to_clip(res), hp['clip_batch_size']
+    clip.image_encoder.train()
+    for step in viz.progress(range(hp['noise_aware_steps']), 'noise-aware CLIP'):
+        rng = np.random.default_rng([args.seed, step])
+        idx = rng.choice(len(data.captions), n, replace=False)
+        t = autograd.tensor(rng.integers(0, model.schedule.T, n))
+        x_t = q_sample(model.schedule, x[idx], t, autograd.tensor(
+            rng.standard_normal((n,) + x.shape[1:]).astype(np.float32), device=args.device))
+        loss = clip.loss(up(x_t), ids[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        clip.clamp_logit_scale()
+    minigen.save({'steps': hp['noise_aware_steps'], 'state': clip.state_dict()}, path)
+    return clip.eval()
+
+
+def load_clip(args, hp):
+    """demos.clip's model from --clip, or from OUT/clip, trained there first if need be."""
+    return demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'), hp['clip_steps'],
+                                   hp['clip_batch_size'], hp['clip_n_train'], hp['clip_width'],
+                                   args.seed, args.device)
+
+
+def draw(model, guide, captions, scale, x_T, args, hp, batch=128):
+    """DDIM from x_T (eta 0) guided by the CLIP `guide` toward `captions` at `scale` (the
+    plain network at 0), in batches; images in [0, 1]."""
     out = []
     for i in range(0, len(captions), batch):
         net = model.unet if scale == 0 else CLIPGuidance(
-            model.unet, model.schedule, clip, clip.text_embeddings(captions[i:i + batch]), scale,
+            model.unet, model.schedule, guide, guide.text_embeddings(captions[i:i + batch]), scale,
             model.objective, args.target, preprocess=to_clip(model.unet.resolution))
         x = ddim_sample(net, model.schedule, x_T[i:i + batch], steps=hp['sample_steps'],
                         objective=model.objective)
@@ -229,9 +272,8 @@ def main(argv=None):
     began = time.time()
     model = trained_model(args, hp)
     train_seconds = time.time() - began
-    clip = demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'), hp['clip_steps'],
-                                   hp['clip_batch_size'], hp['clip_n_train'], hp['clip_width'],
-                                   args.seed, args.device)
+    clip = load_clip(args, hp)
+    guide = noise_aware_clip(args, hp, model) if args.target == 'x_t' else clip
     clip_seconds = time.time() - began - train_seconds
     res = model.unet.resolution
     prompts = shapes_of_sizes(hp['samples'], res, args.seed + 777, hp['sizes'])
@@ -240,7 +282,7 @@ def main(argv=None):
     net, rows, samples = load_feature_net('shapes'), [], []
     for s in sorted(set(hp['scales']) | {0.0}):   # always the unguided model (s = 0)
         start, cpu = time.time(), time.process_time()
-        samples.append(draw(model, clip, prompts.captions, s, x_T, args, hp))
+        samples.append(draw(model, guide, prompts.captions, s, x_T, args, hp))
         rows.append({'scale': s, **score(samples[-1], prompts, clip, net),
                      'sample_seconds': round(time.time() - start, 1),
                      'sample_cpu_seconds': round(time.process_time() - cpu, 1)})

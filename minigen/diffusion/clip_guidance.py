@@ -6,7 +6,8 @@ Synthesis", arXiv:2105.05233) moves each reverse step along the gradient of a cl
 log p_phi(y | x_t), with a scale s:
 
     DDPM, Algorithm 1:  x_{t-1} ~ N(mu + s Sigma grad_{x_t} log p_phi(y | x_t), Sigma)
-    DDIM, Algorithm 2:  eps_hat = eps_theta(x_t) - sqrt(1 - alpha_bar_t) s grad_{x_t} log p_phi(y | x_t)
+    DDIM, Algorithm 2:  eps_hat = eps_theta(x_t)
+                                  - sqrt(1 - alpha_bar_t) s grad_{x_t} log p_phi(y | x_t)
 
 GLIDE (Nichol et al. 2021, arXiv:2112.10741, Sec. 2.4) puts CLIP in the classifier's
 place: with an image encoder f and a caption encoder g,
@@ -31,10 +32,12 @@ one rule for both samplers: DDPM's mean mu = (x_t - beta_t eps / sqrt(1 - alpha_
 sqrt(alpha_t) then moves by s beta_t / sqrt(alpha_t) grad c, Algorithm 1's s Sigma grad c
 for Sigma = beta_t up to 1 / sqrt(alpha_t) (at most 1.01 on the linear schedule). The
 shift delta = eps_hat - eps_theta is added in the network's own output units (x0 and v are
-linear in eps at a fixed x_t, process.py):
+linear in eps at a fixed x_t, process.py; ab = alpha_bar_t):
 
-    eps:  + delta,     x0:  - sqrt(1 - alpha_bar_t) / sqrt(alpha_bar_t) delta,
-    v:    + delta / sqrt(alpha_bar_t)     (v = sqrt(ab) eps - sqrt(1 - ab) x0, x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab))
+    eps:  + delta,     x0:  - sqrt(1 - ab) / sqrt(ab) delta,     v:  + delta / sqrt(ab)
+
+(x0 = (x_t - sqrt(1 - ab) eps) / sqrt(ab), and v = sqrt(ab) eps - sqrt(1 - ab) x0 moves by
+sqrt(ab) delta + (1 - ab) / sqrt(ab) delta = delta / sqrt(ab))
 
 so `CLIPGuidance` wraps the network and is passed to ddpm_sample or ddim_sample in its
 place, as guidance.ClassifierFreeGuidance is, and s = 0 adds an exact zero: the unguided
@@ -78,17 +81,12 @@ class CLIPGuidance:
         self.objective, self.target = objective, target
         self.preprocess = preprocess if preprocess is not None else (lambda x: x)
 
-    @property
-    def diffusion_config(self):
-        return getattr(self.model, 'diffusion_config', None)
-
-    @property
-    def training(self):
-        return getattr(self.model, 'training', False)
-
-    def train(self, mode=True):
-        self.model.train(mode)
-        return self
+    def __getattr__(self, name):
+        """What the samplers ask of a network (diffusion_config, training, train) is the
+        wrapped network's."""
+        if name == 'model':  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.model, name)
 
     def cosine(self, images):
         """cos(f(preprocess(images)), g(prompt)) per sample, (B,), differentiable in images."""

@@ -50,6 +50,18 @@ def test_a_demos_ddpm_run_is_guided_with_ddpm(tmp_path):
                                                     str(tmp_path / 'cond')])
 
 
+def test_target_x_t_trains_a_noise_aware_image_tower_beside_the_frozen_text_tower(tmp_path):
+    clip_guidance.main(TINY['clip_guidance'] + ['--out', str(tmp_path), '--target', 'x_t',
+                                                '--noise-aware-steps', '2'])
+    clean = minigen.load(tmp_path / 'clip' / 'checkpoint.npz')['state']['model']
+    noisy = minigen.load(tmp_path / 'noise_aware_clip.npz')
+    assert noisy['steps'] == 2 and set(noisy['state']) == set(clean)
+    for name, value in clean.items():
+        same = np.array_equal(noisy['state'][name], value)
+        assert same == name.startswith(('text_encoder.', 'text_projection')), name
+    assert len(json.loads((tmp_path / 'metrics.json').read_text())['by_scale']) == 2
+
+
 @pytest.mark.parametrize('flag', ['--clip', '--ddpm'])
 def test_a_missing_path_is_refused_at_parse_time(flag, tmp_path, capsys):
     with pytest.raises(SystemExit) as done:

@@ -173,3 +173,15 @@ def test_bad_inputs_are_clear_errors(device):
     guided = CLIPGuidance(unet, SCHEDULE, clip, text, 1.0)
     with pytest.raises(ValueError, match='CLIPGuidance: 3 images but 2 prompt embeddings'):
         ddim_sample(guided, SCHEDULE, _x((3, 3, 8, 8), device), steps=2)
+
+
+def test_the_samplers_read_the_wrapped_network_s_schedule_stamp_and_mode(device):
+    unet, clip = _models(device)
+    guided = CLIPGuidance(unet, SCHEDULE, clip, clip.text_embeddings(PROMPTS), 1.0)
+    unet.train(True)
+    assert guided.training
+    ddim_sample(guided, SCHEDULE, _x((2, 3, 8, 8), device), steps=2)
+    assert unet.training  # eval mode while sampling, then its mode back
+    unet.diffusion_config = {'kind': 'cosine', 'T': 50, 'objective': 'eps'}
+    with pytest.raises(ValueError, match='trained with'):
+        ddim_sample(guided, SCHEDULE, _x((2, 3, 8, 8), device), steps=2)
