@@ -8,6 +8,8 @@ draws decides what is learned. Its ablation studies these operators, all here:
                           log r ~ U(log 3/4, log 4/3), resized back (bilinear)
     random_salient_crop   the same, centred on a pixel drawn in proportion to its
                           distance from the background colour (ContrastiveCrop's idea)
+    random_background     the objects (given their masks m) over a background b drawn
+                          from a bank, x' = m x + (1 - m) b (Ryali et al. 2021)
     random_hflip          mirror left-right, p = 0.5
     color_jitter          brightness x f, contrast and saturation  m + f (x - m),
                           f ~ U(1 - 0.8s, 1 + 0.8s); hue shift ~ U(-0.2s, 0.2s); p = 0.8
@@ -140,6 +142,30 @@ def random_salient_crop(x, rng, size=None, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 
     cx = pixel % w + rng.random(n)
     top, left = np.clip(cy - bh / 2, 0, h - bh), np.clip(cx - bw / 2, 0, w - bw)
     return resized_crop(x, np.stack([top, left, bh, bw], 1), _size(size, h, w))
+
+
+def replace_background(x, masks, backgrounds):
+    """x' = m x + (1 - m) b: each image's objects (coverage masks m (N, 1, H, W) in [0, 1])
+    laid over a new background b (N, C, H, W)."""
+    xp = _check(x, 'replace_background')
+    if masks.shape != (x.shape[0], 1, *x.shape[2:]) or backgrounds.shape != x.shape:
+        raise ValueError(f"replace_background: images {x.shape} need masks "
+                         f"{(x.shape[0], 1, *x.shape[2:])} and backgrounds {x.shape}, got "
+                         f"{masks.shape} and {backgrounds.shape}")
+    m = xp.asarray(masks, dtype=x.dtype)
+    return m * x + (1 - m) * xp.asarray(backgrounds, dtype=x.dtype)
+
+
+def random_background(x, rng, masks, bank, p=1.0):
+    """Background augmentation (Ryali, Schwab and Morcos 2021, arXiv:2103.12719): with
+    probability p an image's background is replaced by one drawn at random from `bank`
+    (M, C, H, W), keeping its objects (replace_background): two views of one image then
+    share its object but not its background, which can no longer be what matches them."""
+    _check(x, 'random_background')
+    rng = _rng(rng)
+    picked = bank[rng.integers(len(bank), size=len(x))]
+    swap = rng.random(len(x)) < p
+    return _apply(x, swap, lambda y, m, b: replace_background(y, m, b), masks, picked)
 
 
 def random_hflip(x, rng, p=0.5):

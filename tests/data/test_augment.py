@@ -101,6 +101,42 @@ def test_salient_crop_of_a_flat_image_is_a_plain_crop():
                                rtol=1e-6)
 
 
+def _objects_and_bank(n=8, c=3, side=8, seed=0):
+    """Images whose left half is the object (mask 1, or 0.5 on one column) and a bank of
+    backgrounds whose pixels all lie in [0.6, 0.7]."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 0.3, (n, c, side, side)).astype(np.float32)
+    masks = np.zeros((n, 1, side, side), np.float32)
+    masks[..., :side // 2] = 1.0
+    masks[..., side // 2] = 0.5
+    bank = rng.uniform(0.6, 0.7, (3, c, side, side)).astype(np.float32)
+    return x, masks, bank
+
+
+def test_replace_background_keeps_the_object_and_mixes_the_edge_by_its_coverage():
+    x, masks, bank = _objects_and_bank()
+    b = np.broadcast_to(bank[:1], x.shape)
+    out = A.replace_background(x, masks, b)
+    np.testing.assert_array_equal(out[..., :4], x[..., :4])               # m = 1: the object
+    np.testing.assert_array_equal(out[..., 5:], b[..., 5:])               # m = 0: the new one
+    np.testing.assert_allclose(out[..., 4], 0.5 * (x[..., 4] + b[..., 4]), rtol=1e-6)
+    with pytest.raises(ValueError, match=r'replace_background: images \(8, 3, 8, 8\) need masks'):
+        A.replace_background(x, masks[:, :, :4], b)
+
+
+def test_random_background_draws_from_the_bank_per_image_and_p0_is_identity(device):
+    x, masks, bank = _objects_and_bank(n=32)
+    xd = backend.xp_for(device).asarray(x)
+    out = np_(A.random_background(xd, 1, masks, bank))
+    np.testing.assert_array_equal(out[..., :4], x[..., :4])
+    assert np.all((out[..., 5:] >= 0.6) & (out[..., 5:] <= 0.7))
+    picked = {int(np.argmin(np.abs(bank[:, :, :, 5:] - o[None, :, :, 5:]).sum((1, 2, 3))))
+              for o in out}
+    assert picked == {0, 1, 2}                                # each image draws its own
+    np.testing.assert_array_equal(np_(A.random_background(xd, 1, masks, bank)), out)
+    np.testing.assert_array_equal(np_(A.random_background(xd, 1, masks, bank, p=0.0)), x)
+
+
 def test_crop_of_the_whole_image_at_full_scale_is_the_identity(device):
     x = images(device, h=12, w=12)
     np.testing.assert_array_equal(np_(A.random_resized_crop(x, 0, scale=(1, 1), ratio=(1, 1))), np_(x))
