@@ -46,6 +46,17 @@ minigen.data.augment (demos/dino.py).
 
 Frozen features for k-NN and linear probes are the teacher backbone's (Sec. 4.1: the
 teacher performs better than the student throughout training).
+
+KoLeo (optional, `koleo_weight`; DINOv2, Oquab et al. 2023, arXiv:2304.07193, Sec. 4, from
+Sablayrolles et al. 2019, arXiv:1806.03198): the Kozachenko-Leonenko entropy estimator of
+the student's L2-normalised class tokens z_1..z_n of one global crop's batch,
+
+    L_koleo = - 1/n sum_i log rho_i,    rho_i = min_{j != i} ||z_i - z_j||,
+
+added to the loss with a weight (DINOv2: 0.1). It pushes every feature away from its
+nearest neighbour, so the backbone cannot map all images to one point: on a small set
+and a short run, that constant backbone is where DINO otherwise goes (the teacher's
+output then uniform after centring, H(P_t) = ln K).
 """
 import copy
 import math
@@ -110,6 +121,19 @@ def dino_loss(student_out, teacher_out, center, student_temp=0.1, teacher_temp=0
     return sum(terms[1:], terms[0]) / len(terms)
 
 
+def koleo_loss(z, eps=1e-8):
+    """L_koleo = -mean_i log rho_i of the rows of z (n, d), n >= 2, after L2 normalisation;
+    rho_i = sqrt(||z_i - z_j(i)||^2 + eps), j(i) the nearest other row (its choice is piecewise
+    constant in z: no gradient flows through it)."""
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"koleo_loss: needs features (n, d) with n >= 2, got {z.shape}")
+    z = l2_normalize(z, axis=1)
+    cos = z.numpy() @ z.numpy().T
+    np.fill_diagonal(cos, -np.inf)
+    d = z - z[cos.argmax(1)]                    # nearest neighbour: the largest cosine
+    return -(((d * d).sum(-1) + eps) ** 0.5).log().mean()
+
+
 def teacher_momentum(step, total_steps, base=0.996):
     """lambda at step k of K: 1 - (1 - base) (cos(pi k / K) + 1) / 2, base at 0, 1 at K."""
     progress = min(1.0, step / max(1, total_steps))
@@ -122,10 +146,12 @@ class DINO(nn.Module):
     loss(crops) takes a list of image batches, the 2 global crops first (the same size),
     then the local ones (one size), and returns (loss, stats) where stats holds the
     teacher's mean entropy H(P_t) and KL(P_t || P_s) over the pairs (floats); it then
-    moves the centre (eq. 4). After the optimiser's step, update_teacher(lambda)."""
+    moves the centre (eq. 4). With koleo_weight > 0 the loss adds koleo_weight times
+    L_koleo of the student backbone's features, summed over the global crops (stats['koleo']:
+    that sum). After the optimiser's step, update_teacher(lambda)."""
 
     def __init__(self, backbone, out_dim=256, hidden=256, bottleneck=64, student_temp=0.1,
-                 teacher_temp=0.04, center_momentum=0.9, centering=True):
+                 teacher_temp=0.04, center_momentum=0.9, centering=True, koleo_weight=0.0):
         super().__init__()
         self.student = nn.Sequential(backbone, DINOHead(backbone.feature_dim, out_dim, hidden,
                                                         bottleneck))
@@ -135,6 +161,7 @@ class DINO(nn.Module):
         self.register_buffer('center', autograd.zeros(1, out_dim))
         self.student_temp, self.teacher_temp = student_temp, teacher_temp
         self.center_momentum, self.centering = center_momentum, centering
+        self.koleo_weight = koleo_weight
 
     def _views(self, net, crops):
         """net over the crops, one pass per resolution: a list of (B, K) outputs."""
@@ -152,10 +179,18 @@ class DINO(nn.Module):
     def loss(self, crops, n_global=2):
         with autograd.no_grad():
             teacher_out = self._views(self.teacher, crops[:n_global])
-        student_out = self._views(self.student, crops)
+        backbone, head = self.student
+        features = self._views(backbone, crops)        # every crop has the batch's B rows
+        b = crops[0].shape[0]
+        out = head(autograd.cat(features, axis=0))
+        student_out = [out[k * b:(k + 1) * b] for k in range(len(crops))]
         center = self.center if self.centering else autograd.zeros_like(self.center)
         loss = dino_loss(student_out, teacher_out, center, self.student_temp, self.teacher_temp)
         stats = self._stats(student_out, teacher_out, center)
+        if self.koleo_weight:
+            koleo = sum((koleo_loss(f) for f in features[1:n_global]), koleo_loss(features[0]))
+            loss = loss + self.koleo_weight * koleo
+            stats['koleo'] = koleo.item()
         if self.centering:
             self.update_center(autograd.cat(teacher_out, axis=0))
         return loss, stats

@@ -1,7 +1,7 @@
 """DINO (minigen/contrastive/dino.py): the loss against a NumPy loop over eq. 3, its
 gradients, the weight-normalised last layer, the centre's EMA (eq. 4), the teacher's EMA
-of the student and its schedule, no gradient into the teacher, and a tiny run that lowers
-its loss."""
+of the student and its schedule, no gradient into the teacher, the KoLeo term (against
+NumPy, its gradients, what it adds to the loss), and a tiny run that lowers its loss."""
 import math
 
 import numpy as np
@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import autograd
 from autograd.testing import assert_gradients_close
 from minigen.contrastive.dino import (DINO, DINOHead, WeightNormLinear, dino_loss,
-                                      teacher_momentum)
+                                      koleo_loss, teacher_momentum)
 from minigen.contrastive.vit import ViT
 from minigen.optim import AdamW
 
@@ -191,3 +191,44 @@ def test_mean_pooled_features_average_the_patch_tokens():
                                rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="DINO.features: pool must be 'cls' or 'mean'"):
         model.features(x, pool='max')
+
+
+def koleo_reference(z, eps=1e-8):
+    """-mean_i log sqrt(min_{j != i} ||u_i - u_j||^2 + eps), u the L2-normalised rows."""
+    u = z / np.linalg.norm(z, axis=1, keepdims=True)
+    d2 = ((u[:, None] - u[None]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    return -np.mean(np.log(np.sqrt(d2.min(1) + eps)))
+
+
+@settings(max_examples=10)
+@given(n=st.integers(2, 6), d=st.integers(2, 5), seed=st.integers(0, 99))
+def test_koleo_matches_numpy_and_gradchecks(n, d, seed):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, d))
+    assert koleo_loss(autograd.tensor(z)).item() == pytest.approx(koleo_reference(z), rel=1e-10)
+    w = rng.standard_normal()                        # a random upstream gradient
+    assert_gradients_close(lambda z: koleo_loss(z) * w, autograd.tensor(z))
+
+
+def test_koleo_steps_push_the_closest_pair_apart_and_bad_input_is_refused():
+    z = autograd.tensor(np.array([[1.0, 0.0], [0.99, 0.1], [0.0, 1.0]]), requires_grad=True)
+    koleo_loss(z).backward()
+    moved = z.numpy() - 0.01 * z.grad.numpy()
+    u = moved / np.linalg.norm(moved, axis=1, keepdims=True)
+    u0 = z.numpy() / np.linalg.norm(z.numpy(), axis=1, keepdims=True)
+    assert np.linalg.norm(u[0] - u[1]) > np.linalg.norm(u0[0] - u0[1])
+    with pytest.raises(ValueError, match=r'koleo_loss: needs features \(n, d\) with n >= 2'):
+        koleo_loss(autograd.randn(1, 4))
+
+
+def test_the_koleo_weight_adds_the_term_of_each_global_crop_s_student_features():
+    crops = _crops(np.random.default_rng(6))
+    plain_loss, _ = _dino().loss(crops)
+    model = _dino(koleo_weight=0.3)
+    loss, stats = model.loss(crops)
+    with autograd.no_grad():
+        h = [model.student[0](c) for c in crops[:2]]
+    want = sum(koleo_loss(f).item() for f in h)
+    assert stats['koleo'] == pytest.approx(want, rel=1e-5)
+    assert loss.item() == pytest.approx(plain_loss.item() + 0.3 * want, rel=1e-5)
