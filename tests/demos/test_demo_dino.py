@@ -72,3 +72,35 @@ def test_demo_dino_local_crops_centred_or_anywhere():
     x[:, :, 2:6, 26:30] = 1.0                       # a white square in the top right corner
     _, local = dino.crop_pipelines('shapes', 32, hp)
     assert np.all(local(x, 0).max(axis=(1, 2, 3)) > 0.2)
+
+
+def test_demo_dino_views_get_backgrounds_of_their_own_and_keep_the_object():
+    hp = dino.resolve_preset(dino.parse_args([]), dino.PRESETS)
+    assert hp['background_swap'] and hp['koleo'] == 0.1
+    data, _, (masks, held_masks, bank) = dino.load_data('shapes', hp | {'n_pool': 16,
+                                                                         'n_train': 16,
+                                                                         'n_test': 4}, 0)
+    x, m = data.train[:4], masks[:4]
+
+    def keep(y, rng):
+        return y
+    views = dino.make_crops(x, keep, keep, 1, np.random.default_rng(0), m, bank)
+    inside, outside = np.broadcast_to(m == 1, x.shape), np.broadcast_to(m == 0, x.shape)
+    for v in views:
+        np.testing.assert_array_equal(v[inside], x[inside])
+        assert not np.allclose(v[outside], x[outside])
+    assert not np.allclose(views[0][outside], views[1][outside])
+    assert dino.make_crops(x, keep, keep, 1, 0)[0] is x
+    assert dino.load_data('shapes', hp | {'n_pool': 16, 'n_train': 16, 'n_test': 4,
+                                          'background_swap': False}, 0)[2] is None
+    assert not dino.resolve_preset(dino.parse_args(['--no-background-swap']),
+                                   dino.PRESETS)['background_swap']
+
+
+def test_demo_dino_logs_the_koleo_term_and_refuses_a_negative_weight(tmp_path, capsys):
+    m = dino.main(TINY + ['--out', str(tmp_path)])
+    ckpt = minigen.load(tmp_path / 'checkpoint.npz')
+    assert len(ckpt['extra']['koleo']) == 2 and m['settings']['koleo'] == 0.1
+    with pytest.raises(SystemExit):
+        dino.parse_args(['--koleo', '-1'])
+    assert '--koleo: must be non-negative' in capsys.readouterr().err
