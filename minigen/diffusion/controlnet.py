@@ -10,7 +10,8 @@ zero convolutions Z (1x1 convolutions whose weight and bias start at zero), eq. 
 At the start both Z output zero, so y_c = y: the controlled model is exactly the frozen one,
 and training starts from it instead of from noise. The zero convolutions still learn: for
 y = W x + b with W = 0, dL/dW = g x^T and dL/db = g are not zero (only dL/dx = W^T g is), so
-after the first step W moves and the gradient reaches the copy (section 3.1).
+the first step moves the output Z, and from the second step on the gradient reaches the
+copy and E (section 3.1).
 
 Applied to the UNet (section 3.2, Fig. 3): the trainable copy is the whole encoder (the
 input conv, the down blocks, the middle block), initialised from the frozen weights; the
@@ -27,8 +28,8 @@ caption as the frozen UNet. Trained on the frozen model's own loss, eq. (3),
 
     L = E_{z_0, t, c_t, c_f, eps} || eps - eps_theta(z_t, t, c_t, c_f) ||^2,
 
-with the caption replaced by "" half of the time so the ControlNet learns to read the
-control map without it (section 3.3). At sampling the control is given to both halves of
+the paper replacing the caption by "" half of the time (as demos/controlnet.py does) so the
+ControlNet learns to read the control map without it (section 3.3). At sampling the control is given to both halves of
 classifier-free guidance.
 """
 import copy
