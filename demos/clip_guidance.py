@@ -48,7 +48,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fi
 import demos.clip
 from demos.text2img import accuracy
 
-PRESETS = {
+PRESETS = {  # quick, seed 0: 559 s of CPU; colour 0.148 unguided, 0.844 at s = 300 (demos/README)
     'quick': dict(steps=1000, batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=16,
                   channel_mults=(1, 2), resolution=16, sizes=('large',), n_train=20000,
                   clip_steps=250, clip_batch_size=128, clip_n_train=20000, clip_width=32,
