@@ -12,8 +12,9 @@ its minutes). No image of X is paired with one of Y: each domain is drawn on its
     shapes  X: single shapes in a warm colour (red, orange, yellow), Y: another draw in a cool
             one (green, cyan, blue), plain backgrounds; shape, size and position should
             survive the trip.
-    mnist   X: the first half of the training digits, Y: the second half inverted (1 - x);
-            padded to 32 x 32 for the U-Net, cropped back to 28 for the classifier.
+    mnist   X: the first n_train training digits, Y: n_train others (from the end of the
+            8,000) inverted (1 - x); padded to 32 x 32 for the U-Net, cropped back to 28
+            for the classifier.
 
 Held out, both directions: cycle SSIM(x, F(G(x))); on shapes, the project's shapes classifier
 (minigen.metrics, four heads) reads G(x) and x: shape, size and position kept (each, and all

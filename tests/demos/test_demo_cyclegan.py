@@ -75,7 +75,7 @@ def test_hidden_input_passes_the_clean_cycle_and_fails_the_perturbed_one():
 
 @needs_mnist
 def test_inversion_keeps_every_digit_the_classifier_reads():
-    _, _, hx, hy, lx, ly = load_task('mnist', 1, 100, seed=0)
+    _, _, hx, hy, lx, ly = load_task('mnist', 1, 50, seed=0)
     invert = lambda name, a: 1 - a
     for held, labels, direction in ((hx, lx, 'x_to_y'), (hy, ly, 'y_to_x')):
         out, _ = evaluate('mnist', invert, held, labels, np.random.default_rng(0), direction)
