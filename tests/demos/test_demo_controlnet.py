@@ -77,3 +77,14 @@ def test_the_training_split_keeps_masks_and_outlines_and_leaves_out_the_held_pai
     np.testing.assert_array_equal(kept.outlines, data.outlines[rows])
     assert len(held.masks) == len(held.images) == 400 - len(rows)
     assert split_compositions(make_shapes(20, 16, seed=3))[0].masks is None
+
+
+def test_clip_flag_gives_the_base_model_clip_s_frozen_text_tower(tmp_path):
+    from demos import clip
+    clip.main(['--steps', '2', '--batch-size', '6', '--n-train', '60', '--n-test', '20',
+               '--widths', '4', '8', '--text-width', '8', '--out', str(tmp_path / 'clip')])
+    run(tmp_path / 'cn', '--clip', str(tmp_path / 'clip'))
+    tower = minigen.load(tmp_path / 'clip' / 'checkpoint.npz')['state']['model']
+    ldm = minigen.load(tmp_path / 'cn' / 'checkpoint.npz')['state']['ldm']
+    key = 'text_encoder.token_embedding.weight'
+    np.testing.assert_array_equal(ldm[key], tower[key])  # frozen: trained steps left it as is
