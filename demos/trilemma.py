@@ -54,7 +54,7 @@ MODELS = {
               lambda n: ['--dataset', 'mnist', '--samples', str(n)]),
     'dcgan': ('DCGAN', 'dcgan', lambda n: ['--dataset', 'mnist', '--eval-samples', str(n)]),
     'ddpm': ('DDPM, DDIM 50 steps', 'ddpm', lambda n: ['--dataset', 'mnist', '--samples', str(n)]),
-    'ddpm1000': ('DDPM, ancestral 1000 steps', 'ddpm',
+    'ddpm1000': ('DDPM, 1000 steps', 'ddpm',
                  lambda n: ['--dataset', 'mnist', '--samples', str(n), '--resume', '--steps', '0',
                             '--sample-steps', '1000', '--eta', '1']),
     'pixelcnn': ('PixelCNN', 'pixelcnn',
@@ -80,17 +80,23 @@ def train_missing(key, folder, n, runs):
     importlib.import_module(f'demos.{demo}').main(argv(n) + ['--out', folder])
 
 
-def row_of(folder, n, net, feats_reference):
-    """The metrics of the first n samples in `folder`, and what its demo recorded."""
+def recorded_by(folder):
+    """The metrics.json its demo wrote in `folder`."""
+    with open(os.path.join(folder, 'metrics.json')) as f:
+        return json.load(f)
+
+
+def row_of(folder, n, net, feats_reference, trained_in=None):
+    """The metrics of the first n samples in `folder`, and what its demo recorded; the
+    training time from `trained_in` when another row's run trained the network."""
     samples, _ = load_samples(os.path.join(folder, 'samples.npy'), 'mnist')
     samples = samples[:n]
-    with open(os.path.join(folder, 'metrics.json')) as f:
-        recorded = json.load(f)
+    recorded = recorded_by(folder)
     row = evaluate_features(net.features(samples), net.probs(samples), feats_reference,
                             kid_subsets=50)
     row['confident_fraction'] = float((np.asarray(net.probs(samples)).max(1) > 0.9).mean())
     row['sample_seconds_per_image'] = recorded.get('sample_seconds_per_image')
-    row['train_minutes'] = recorded.get('train_seconds', 0) / 60 or None
+    row['train_minutes'] = recorded_by(trained_in or folder).get('train_seconds', 0) / 60 or None
     return {k: (float(v) if v is not None else None) for k, v in row.items()}, samples
 
 
@@ -159,7 +165,8 @@ def main(argv=None):
             skipped[key] = f'no samples.npy in {folder}'
             continue
         label = MODELS[key][0]
-        rows[label], shown[label] = row_of(folder, n, net, feats_reference)
+        source = os.path.join(args.runs, REUSES[key]) if key in REUSES else None
+        rows[label], shown[label] = row_of(folder, n, net, feats_reference, source)
     text = table(rows)
     print(text)
     os.makedirs(args.out, exist_ok=True)

@@ -60,6 +60,8 @@ def test_missing_runs_are_trained_by_their_demo_and_ddpm1000_resamples_the_ddpm(
     assert resampled['step'] == 2 and resampled['settings']['sample_steps'] == 30
     assert m['rows']['DDPM, ancestral']['n_samples'] == 6
     assert m['rows']['DDPM, ancestral']['sample_seconds_per_image'] > 0
+    trained = json.loads((runs / 'ddpm' / 'metrics.json').read_text())['train_seconds']
+    assert m['rows']['DDPM, ancestral']['train_minutes'] == pytest.approx(trained / 60)  # ddpm's
 
 
 def test_resume_is_refused_before_any_work(tmp_path, capsys):
