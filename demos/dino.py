@@ -81,6 +81,8 @@ from demos.conventions import (ImageData, TrainingCheckpoints, add_run_arguments
 # constant within 100 steps (H(P_t) = ln K); with both the shape is learned (probes: 0.48 at
 # 200 steps, 0.58 at 600, 0.61 at 900 against 0.32; KoLeo alone 0.41 at 200). MNIST (28 px)
 # takes 7x7 patches and 14-pixel local crops, and has no background to swap.
+# Measured (seed 0, 1200 steps): shapes 20-NN 0.608 against 0.321 for the random ViT,
+# MNIST 0.647 against 0.474 (demos/README.md).
 PRESETS = {'quick': dict(steps=1200, batch_size=32, local_crops=4, patch_size=8, width=64,
                          depth=4, heads=4, out_dim=256, teacher_temp=0.02, student_temp=0.1,
                          momentum=0.96, center_momentum=0.5, lr=1e-3, weight_decay=0.04,
