@@ -41,7 +41,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fi
 import demos.clip
 from demos.text2img import UNSEEN, accuracy, load_data
 
-PRESETS = {
+PRESETS = {  # quick, seed 0: colour 0.953, shape 0.327 (bar 0.40 not met), ~16 min CPU
     'quick': dict(clip_steps=250, clip_batch_size=128, clip_n_train=20000, clip_width=32,
                   n_train=10000, prior_steps=1500, prior_batch_size=256, prior_width=256,
                   prior_depth=3, prior_lr=1e-3, steps=1500, batch_size=16, base_channels=32,
