@@ -60,7 +60,7 @@ from minigen import viz
 from minigen.contrastive.dino import DINO, teacher_momentum
 from minigen.contrastive.vit import ViT
 from minigen.data import augment as A
-from minigen.data.shapes import SHAPES, _background, make_shapes
+from minigen.data.shapes import SHAPES, backgrounds, make_shapes
 from minigen.metrics.probe import knn_accuracy, linear_probe_accuracy
 from minigen.optim import AdamW, LambdaLR, clip_grad_norm_, cosine_with_warmup
 from minigen.viz.loss_curve import save_loss_curve
@@ -226,7 +226,7 @@ def load_data(dataset, hp, seed):
                          held.attrs['shape'], 'shapes')
         if not hp['background_swap']:
             return data, labels, None
-        bank = _background(np.random.default_rng([seed, 1]), len(pool.images), 32, 0.06)
+        bank = backgrounds(np.random.default_rng([seed, 1]), len(pool.images), 32, 0.06)
         return data, labels, (pool.masks, held.masks, bank)
     data = load_image_dataset(dataset, n_train=max(hp['n_pool'], hp['n_train']),
                               n_held=hp['n_test'], seed=seed, demo='dino')

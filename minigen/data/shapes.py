@@ -122,9 +122,11 @@ def _draw_objects(rng, n):
                 center=center, r=r, angle=angle)
 
 
-def _background(rng, n, size, texture):
-    """A dark, slightly tinted colour plus a gradient and two random waves of amplitude
-    up to `texture` (0 gives plain backgrounds)."""
+def backgrounds(rng, n, size, texture=0.06):
+    """n empty backgrounds (n, 3, size, size) as make_shapes draws them: a dark, slightly
+    tinted colour plus a gradient and two random waves of amplitude up to `texture` (0
+    gives plain backgrounds); `rng` a numpy Generator. (DINO's background swap draws its
+    bank with it.)"""
     u = (np.arange(size, dtype=np.float32) + 0.5) / size
     gray = rng.uniform(0.08, 0.32, (n, 1, 1, 1)) + rng.uniform(-0.04, 0.04, (n, 3, 1, 1))
     amp = texture * rng.random((n, 1, 1, 1))
@@ -204,7 +206,7 @@ def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06, with_mask
                 obj[key][bad] = redo[key]
         bad = bad[_overlap({k: v[bad] for k, v in first.items()},
                            {k: v[bad] for k, v in second.items()})]
-    images = _background(rng, n, size, texture)
+    images = backgrounds(rng, n, size, texture)
     masks = np.zeros((n, 1, size, size), np.float32) if with_masks else None
     _paint(images, first, np.arange(n), rng, masks)
     _paint(images, {k: v[two] for k, v in second.items()}, np.flatnonzero(two), rng, masks)
