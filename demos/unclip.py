@@ -41,10 +41,10 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fi
 import demos.clip
 from demos.text2img import UNSEEN, accuracy, load_data
 
-PRESETS = {  # quick, seed 0: colour 0.953, shape 0.327 (bar 0.40 not met), ~16 min CPU
+PRESETS = {  # quick, seed 0: colour 0.967, shape 0.513 (seen); ~21 min CPU (demos/README)
     'quick': dict(clip_steps=250, clip_batch_size=128, clip_n_train=20000, clip_width=32,
                   n_train=10000, prior_steps=1500, prior_batch_size=256, prior_width=256,
-                  prior_depth=3, prior_lr=1e-3, steps=1500, batch_size=16, base_channels=32,
+                  prior_depth=3, prior_lr=1e-3, steps=2200, batch_size=16, base_channels=32,
                   lr=1e-3, warmup=100, ema=0.995, samples=200, guidance=3.0, sample_steps=25,
                   prior_sample_steps=50, checkpoint_every=100),
     'full': dict(clip_steps=3000, clip_batch_size=256, clip_n_train=50000, clip_width=32,
