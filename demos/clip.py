@@ -236,16 +236,21 @@ def main(argv=None):
     return write_metrics(args.out, metrics)
 
 
-def trained_clip(path, out, steps, batch_size, n_train, width, seed, device):
-    """A frozen CLIP for another demo (DALL-E's reranker, unCLIP, CLIP guidance, ControlNet):
-    the run at `path` (a demos.clip folder or checkpoint) when given, else the one in the
-    folder `out`, trained there first (or resumed) until it has `steps` steps, with ResNet
-    widths W, 2W, 4W and text width 2W for W = `width`. Returned in eval mode."""
+def trained_clip(args, hp):
+    """A frozen CLIP for another demo (DALL-E's reranker, unCLIP, CLIP guidance): the run at
+    args.clip (a demos.clip folder or checkpoint) when given, else the one in OUT/clip,
+    trained there first (or resumed) until it has hp['clip_steps'] steps of
+    hp['clip_batch_size'] pairs out of hp['clip_n_train'], with ResNet widths W, 2W, 4W and
+    text width 2W for W = hp['clip_width']. Returned in eval mode."""
+    path, out = args.clip, os.path.join(args.out, 'clip')
+    steps, seed, device = hp['clip_steps'], args.seed, args.device
     ckpt_path = path or out
     ckpt_path = ckpt_path if ckpt_path.endswith('.npz') else os.path.join(ckpt_path,
                                                                            'checkpoint.npz')
     if not path and not (os.path.exists(ckpt_path) and load(ckpt_path)['step'] >= steps):
-        main(['--steps', str(steps), '--batch-size', str(batch_size), '--n-train', str(n_train),
+        width = hp['clip_width']
+        main(['--steps', str(steps), '--batch-size', str(hp['clip_batch_size']),
+              '--n-train', str(hp['clip_n_train']),
               '--widths', *(str(width * m) for m in (1, 2, 4)), '--text-width', str(2 * width),
               '--n-test', '200', '--seed', str(seed), '--device', device, '--out', out]
              + ['--resume'] * os.path.exists(ckpt_path))

@@ -37,7 +37,7 @@ import autograd
 import minigen
 import minigen.nn.functional as F
 from minigen import viz
-from minigen.data.shapes import SIZES, VOCAB, make_shapes
+from minigen.data.shapes import SIZES, VOCAB, make_shapes_of_sizes
 from minigen.diffusion import UNet, ddim_sample, diffusion_loss, freeze, linear_schedule, q_sample
 from minigen.diffusion.clip_guidance import CLIPGuidance, TARGETS
 from minigen.metrics import clip_score, load_feature_net
@@ -104,15 +104,6 @@ def build_unet(net, time_cond='add'):
                 time_injection=time_cond, **net)
 
 
-def shapes_of_sizes(n, size, seed, sizes):
-    """n single-object shapes images of `size` px whose objects have one of `sizes`: the
-    images, their captions and attributes."""
-    data = make_shapes(int(n * len(SIZES) / len(sizes) * 1.3) + 64, size=size, seed=seed)
-    rows = np.flatnonzero(np.isin(data.attrs['size'], [SIZES.index(s) for s in sizes]))[:n]
-    return argparse.Namespace(images=data.images[rows], captions=[data.captions[i] for i in rows],
-                              attrs={k: v[rows] for k, v in data.attrs.items()})
-
-
 def train(run, hp):
     """Algorithm 1 of Ho et al. (v target) on random batches, the EMA updated each step."""
     bar = viz.progress(range(run.step, run.end), 'DDPM')
@@ -152,7 +143,7 @@ def trained_model(args, hp):
                                   losses=list(ckpt['extra']['losses']))
     autograd.manual_seed(args.seed)
     net = {k: hp[k] for k in ('resolution', 'base_channels', 'channel_mults')}
-    data = shapes_of_sizes(hp['n_train'], hp['resolution'], args.seed, hp['sizes'])
+    data = make_shapes_of_sizes(hp['n_train'], hp['sizes'], hp['resolution'], args.seed, 1.3)
     unet = build_unet(net).to(args.device)
     opt = Adam(unet.parameters(), lr=hp['lr'])
     run = argparse.Namespace(unet=unet, opt=opt, schedule=linear_schedule(1000), losses=[],
@@ -191,14 +182,14 @@ def noise_aware_clip(args, hp, model):
     loss, on noised images x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,
     t ~ U{0..T-1}, of the diffusion model's size and range (enlarged as the sampler's are).
     It reads no t: the noise level is in the image. Kept in OUT/noise_aware_clip.npz."""
-    clip, res = load_clip(args, hp), model.unet.resolution
+    clip, res = demos.clip.trained_clip(args, hp), model.unet.resolution
     path = os.path.join(args.out, 'noise_aware_clip.npz')
     if os.path.exists(path) and minigen.load(path)['steps'] == hp['noise_aware_steps']:
         clip.load_state_dict(minigen.load(path)['state'])
         return clip
     freeze(clip.text_encoder)
     clip.text_projection.requires_grad_(False)
-    data = shapes_of_sizes(hp['clip_n_train'], res, args.seed + 5, hp['sizes'])
+    data = make_shapes_of_sizes(hp['clip_n_train'], hp['sizes'], res, args.seed + 5, 1.3)
     x, ids = autograd.tensor(data.images * 2 - 1), clip.tokenizer.encode(data.captions)
     opt, up, n = Adam([p for p in clip.parameters() if p.requires_grad], lr=3e-4), \
         to_clip(res), hp['clip_batch_size']
@@ -216,13 +207,6 @@ def noise_aware_clip(args, hp, model):
         clip.clamp_logit_scale()
     minigen.save({'steps': hp['noise_aware_steps'], 'state': clip.state_dict()}, path)
     return clip.eval()
-
-
-def load_clip(args, hp):
-    """demos.clip's model from --clip, or from OUT/clip, trained there first if need be."""
-    return demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'), hp['clip_steps'],
-                                   hp['clip_batch_size'], hp['clip_n_train'], hp['clip_width'],
-                                   args.seed, args.device)
 
 
 def draw(model, guide, captions, scale, x_T, args, hp, batch=128):
@@ -272,11 +256,11 @@ def main(argv=None):
     began = time.time()
     model = trained_model(args, hp)
     train_seconds = time.time() - began
-    clip = load_clip(args, hp)
+    clip = demos.clip.trained_clip(args, hp)
     guide = noise_aware_clip(args, hp, model) if args.target == 'x_t' else clip
     clip_seconds = time.time() - began - train_seconds
     res = model.unet.resolution
-    prompts = shapes_of_sizes(hp['samples'], res, args.seed + 777, hp['sizes'])
+    prompts = make_shapes_of_sizes(hp['samples'], hp['sizes'], res, args.seed + 777, 1.3)
     x_T = autograd.tensor(np.random.default_rng(args.seed + 1).standard_normal(
         (len(prompts.captions), 3, res, res)).astype(np.float32), device=args.device)
     net, rows, samples = load_feature_net('shapes'), [], []

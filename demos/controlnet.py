@@ -40,8 +40,9 @@ from minigen.diffusion import (ClassifierFreeGuidance, ControlledUNet, ControlNe
 from minigen.metrics import load_feature_net
 from minigen.optim import Adam
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               non_negative_float, parse_run_args, positive_float, positive_int,
-                               resolve_preset, unit_float, write_metrics, write_samples)
+                               halve, non_negative_float, parse_run_args, positive_float,
+                               positive_int, resolve_preset, unit_float, write_metrics,
+                               write_samples)
 from demos.text2img import accuracy
 
 PRESETS = {
@@ -93,10 +94,9 @@ def load_data(args, hp):
     """Training images (without the held-out compositions) and test images at 16x16, each
     with its silhouette S = [coverage >= 1/2] and its control map (silhouette or outline)."""
     def at_16(data):
-        pool = lambda a: a.reshape(*a.shape[:2], SIZE, 2, SIZE, 2).mean(axis=(3, 5))
-        masks = pool(data.masks)
+        masks = halve(data.masks)
         control = masks if args.control == 'mask' else outline(masks)
-        return SimpleNamespace(images=pool(data.images), silhouettes=masks >= 0.5,
+        return SimpleNamespace(images=halve(data.images), silhouettes=masks >= 0.5,
                                controls=control.astype(np.float32), captions=data.captions,
                                attrs=data.attrs)
     train, _ = split_compositions(make_shapes(hp['n_train'], 32, args.seed, with_masks=True))

@@ -131,7 +131,7 @@ def load_image_dataset(name, size=None, n_train=8000, n_held=2000, seed=0, data_
     by default; the class is the shape; `shapes_sizes` keeps only objects of those sizes) or
     'folder' (one sub-folder of images per class under data_dir). Without the MNIST files,
     fall back to shapes with a message when `fallback`, else refuse in one clear line."""
-    from minigen.data.shapes import SHAPES, SIZES, make_shapes
+    from minigen.data.shapes import SHAPES, SIZES, make_shapes_of_sizes
     if name == 'mnist':
         from minigen.data.idx import load_mnist
         root = data_dir or MNIST_ROOT
@@ -148,15 +148,11 @@ def load_image_dataset(name, size=None, n_train=8000, n_held=2000, seed=0, data_
         return ImageData(x[:n_train], y[:n_train], tuple(map(str, range(10))),
                          x[-n_held:], y[-n_held:], 'mnist')
     if name == 'shapes':
-        size = size or 32
-        keep = [SIZES.index(s) for s in (shapes_sizes or SIZES)]
-        scale = len(SIZES) / len(keep)  # draw enough that n of the kept sizes remain
-        train = make_shapes(int(n_train * scale * 1.2) + 64, size=size, seed=seed)
-        held = make_shapes(int(n_held * scale * 1.2) + 64, size=size, seed=seed + 12345)
-        t = np.flatnonzero(np.isin(train.attrs['size'], keep))[:n_train]
-        h = np.flatnonzero(np.isin(held.attrs['size'], keep))[:n_held]
-        return ImageData(train.images[t], train.attrs['shape'][t], tuple(SHAPES),
-                         held.images[h], held.attrs['shape'][h], 'shapes')
+        sizes, size = shapes_sizes or SIZES, size or 32
+        train = make_shapes_of_sizes(n_train, sizes, size, seed)
+        held = make_shapes_of_sizes(n_held, sizes, size, seed + 12345)
+        return ImageData(train.images, train.attrs['shape'], tuple(SHAPES),
+                         held.images, held.attrs['shape'], 'shapes')
     if name == 'folder':
         from minigen.data.folder import load_image_folder
         if not data_dir:
@@ -336,6 +332,13 @@ def write_metrics(out, metrics, hide=('settings',)):
 # ----------------------------------------------------------------------------- quality figures
 
 FEATURE_NET_INPUT = {'mnist': (1, 28), 'shapes': (3, 32)}  # (C, side) of minigen.metrics' nets
+
+
+def halve(images):
+    """Images (N, C, H, W) -> (N, C, H/2, W/2), each pixel the mean of a 2x2 block (how the
+    16x16 demos bring 32x32 images, and masks, down)."""
+    n, c, h, w = images.shape
+    return images.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
 
 
 def fit_to_feature_net(images, dataset):

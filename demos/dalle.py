@@ -117,13 +117,6 @@ def train_transformer(run, hp):
         run.checkpoints.step_done(run.dvae_step + run.step)
 
 
-def load_clip(args, hp):
-    """demos.clip's model from --clip, or from OUT/clip, trained there first if need be."""
-    return demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'), hp['clip_steps'],
-                                   hp['clip_batch_size'], hp['clip_n_train'], hp['clip_width'],
-                                   args.seed, args.device)
-
-
 def framed(images, best, width=2):
     """Candidates (n, k, C, H, W) with a frame: yellow round the kept one, black elsewhere."""
     n, k, c, h, w = images.shape
@@ -229,7 +222,7 @@ def main(argv=None):
         train_transformer(run, hp)
     run.checkpoints.save(run.dvae_step + run.step)
     train_seconds = time.time() - began
-    clip = load_clip(args, hp)
+    clip = demos.clip.trained_clip(args, hp)
     clip_seconds = time.time() - began - train_seconds
     run.dvae.eval()
     run.dalle.eval()

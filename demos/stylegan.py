@@ -43,7 +43,7 @@ from minigen.gans.stylegan import StyleGANGenerator, mix_styles
 from minigen.optim import EMA, Adam
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
-                               gan_log_extra, load_image_dataset, non_negative_float,
+                               gan_log_extra, halve, load_image_dataset, non_negative_float,
                                parse_run_args, positive_float, positive_int, resolve_preset,
                                sample_quality, write_metrics, write_samples)
 
@@ -85,9 +85,8 @@ def load(dataset, seed):
         data = load_image_dataset('shapes', size=SIZE, seed=seed, demo='stylegan')
         return data.train, data.held
     data = load_image_dataset('mnist', demo='stylegan')
-    pool = lambda x: np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2))).reshape(
-        len(x), 1, SIZE, 2, SIZE, 2).mean(axis=(3, 5))
-    return pool(data.train), pool(data.held)
+    pad = lambda x: np.pad(x, ((0, 0), (0, 0), (2, 2), (2, 2)))  # 28 -> 32
+    return halve(pad(data.train)), halve(pad(data.held))
 
 
 def for_classifier(images, dataset):

@@ -36,8 +36,8 @@ from minigen.diffusion.unclip import DiffusionPrior, PriorMLP, UnCLIPDecoder, sl
 from minigen.metrics import load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               write_metrics, write_samples)
+                               halve, non_negative_float, parse_run_args, positive_int,
+                               resolve_preset, write_metrics, write_samples)
 import demos.clip
 from demos.text2img import UNSEEN, accuracy, load_data
 
@@ -81,12 +81,6 @@ def parse_args(argv):
     return args
 
 
-def half(images):
-    """32x32 images -> 16x16, each pixel the mean of a 2x2 block (the decoder's images)."""
-    n, c, h, w = images.shape
-    return images.reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
-
-
 def build(args, hp, embed_dim):
     """The prior and the decoder, their optimizers, the decoder's warm-up and EMA."""
     autograd.manual_seed(args.seed)
@@ -119,7 +113,7 @@ def train_prior(run, hp):
 
 def train_decoder(run, hp):
     """The decoder's v loss on random batches of 16x16 training images and their z_i."""
-    x = autograd.tensor(half(run.train.images) * 2 - 1, device=run.device)
+    x = autograd.tensor(halve(run.train.images) * 2 - 1, device=run.device)
     for step in viz.progress(range(run.step, hp['steps']), 'decoder'):
         i = autograd.randint(0, len(x), (hp['batch_size'],), device=run.device)
         loss = run.decoder.loss(x[i], run.z_i[i])
@@ -157,7 +151,7 @@ def pictures(run, args, hp):
     real = run.seen.images[:4]
     z = run.clip.image_embeddings(real)
     variations = decode(run, hp, np.repeat(z, k, axis=0), args.seed + 2)
-    rows = np.concatenate([half(real)[:, None], variations.reshape(4, k, 3, 16, 16)], axis=1)
+    rows = np.concatenate([halve(real)[:, None], variations.reshape(4, k, 3, 16, 16)], axis=1)
     viz.save_image(rows.reshape(-1, 3, 16, 16), os.path.join(out, 'variations.png'), nrow=k + 1,
                    scale=4)
     pairs, n = run.seen.images[4:10], 8
@@ -168,7 +162,7 @@ def pictures(run, args, hp):
     x_T = autograd.tensor(np.repeat(x_T, n, axis=1).reshape(-1, 3, 16, 16).astype(np.float32),
                           device=run.device)  # one fixed x_T along each row
     strip = decode(run, hp, path, args.seed + 3, x_T).reshape(len(z1), n, 3, 16, 16)
-    ends = half(pairs).reshape(len(z1), 2, 1, 3, 16, 16)
+    ends = halve(pairs).reshape(len(z1), 2, 1, 3, 16, 16)
     viz.save_interpolation(np.concatenate([ends[:, 0], strip, ends[:, 1]], axis=1),
                            os.path.join(out, 'interpolation.png'), scale=4)
     if run.losses:
@@ -196,7 +190,7 @@ def evaluate(run, hp, seed):
         m[f'prior_cosine{part}'] = float(np.sum(z_prior[rows] * z_true[rows], 1).mean())
         m[f'text_cosine_baseline{part}'] = float(np.sum(z_text[rows] * z_true[rows], 1).mean())
         m[f'real_accuracy_16px{part}'] = accuracy(
-            net, fit_to_feature_net(half(real[rows]), 'shapes')[0], data)
+            net, fit_to_feature_net(halve(real[rows]), 'shapes')[0], data)
     k = max(1, n_seen // 4)  # the decoder alone, on the first quarter of the seen captions
     for name, z in (('true_image_embedding', z_true[:k]), ('text_embedding', z_text[:k])):
         x = fit_to_feature_net(decode(run, hp, z, seed + 2), 'shapes')[0]
@@ -212,10 +206,7 @@ def main(argv=None):
     run = argparse.Namespace(out=args.out, device=args.device, prior_step=0, step=0, losses=[],
                              prior_losses=[])
     run.train, run.seen, run.held = load_data(args, hp)
-    run.clip = demos.clip.trained_clip(args.clip, os.path.join(args.out, 'clip'),
-                                       hp['clip_steps'], hp['clip_batch_size'],
-                                       hp['clip_n_train'], hp['clip_width'], args.seed,
-                                       args.device)
+    run.clip = demos.clip.trained_clip(args, hp)
     run.z_i = autograd.tensor(run.clip.image_embeddings(run.train.images), device=args.device)
     run.z_t = autograd.tensor(run.clip.text_embeddings(run.train.captions), device=args.device)
     clip_seconds = time.time() - began

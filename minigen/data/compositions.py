@@ -8,7 +8,7 @@ when it saw red things and triangles, never the two together).
 """
 import numpy as np
 
-from .shapes import COLORS, SHAPES, ShapesData
+from .shapes import COLORS, SHAPES
 
 # one pair per shape and per colour, so every shape and every colour is still seen
 HELD_OUT_PAIRS = (('triangle', 'red'), ('circle', 'blue'), ('square', 'green'),
@@ -26,15 +26,7 @@ def held_out_mask(attrs, pairs=HELD_OUT_PAIRS):
     return mask
 
 
-def _take(data, rows):
-    """The rows `rows` of `data`, its masks and outlines too when it has them."""
-    return ShapesData(data.images[rows], {k: v[rows] for k, v in data.attrs.items()},
-                      [data.captions[i] for i in rows], data.vocab,
-                      None if data.masks is None else data.masks[rows],
-                      None if data.outlines is None else data.outlines[rows])
-
-
 def split_compositions(data, pairs=HELD_OUT_PAIRS):
     """(the images without any held-out pair, the images with one), both ShapesData."""
     mask = held_out_mask(data.attrs, pairs)
-    return _take(data, np.flatnonzero(~mask)), _take(data, np.flatnonzero(mask))
+    return data.take(np.flatnonzero(~mask)), data.take(np.flatnonzero(mask))

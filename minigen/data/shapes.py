@@ -74,6 +74,13 @@ class ShapesData(NamedTuple):
     masks: np.ndarray = None     # (N, 1, H, W) float32 coverage in [0, 1] (with_masks=True)
     outlines: np.ndarray = None  # (N, 1, H, W) float32 in {0, 1}: the silhouette's boundary
 
+    def take(self, rows):
+        """The rows `rows` (integer indices), masks and outlines too when there are any."""
+        return ShapesData(self.images[rows], {k: v[rows] for k, v in self.attrs.items()},
+                          [self.captions[i] for i in rows], self.vocab,
+                          None if self.masks is None else self.masks[rows],
+                          None if self.outlines is None else self.outlines[rows])
+
 
 def caption(shape, color, size, position):
     """'a large red circle in the top left', from attribute indices or names."""
@@ -176,6 +183,14 @@ def _overlap(a, b):
     """Whether two objects' bounding circles (radius 1.3 r covers every shape) touch."""
     gap = np.hypot(*(a['center'] - b['center']).T)
     return gap < 1.3 * (a['r'] + b['r']) + 0.02
+
+
+def make_shapes_of_sizes(n, sizes=SIZES, size=32, seed=0, oversample=1.2):
+    """n single-object images (make_shapes) whose objects have one of `sizes` (names from
+    SIZES): about n / share * oversample + 64 are drawn and the first n that qualify kept."""
+    keep = [SIZES.index(s) for s in sizes]
+    data = make_shapes(int(n * (len(SIZES) / len(keep)) * oversample) + 64, size=size, seed=seed)
+    return data.take(np.flatnonzero(np.isin(data.attrs['size'], keep))[:n])
 
 
 def make_shapes(n, size=32, seed=0, two_object_prob=0.0, texture=0.06, with_masks=False):
