@@ -319,6 +319,12 @@ def write_samples(out, samples, demo='demo'):
     return samples
 
 
+def write_captions(out, captions):
+    """Write OUT/captions.txt, one caption a line: the captions of samples.npy, in order."""
+    with open(os.path.join(out, 'captions.txt'), 'w') as f:
+        f.write(''.join(c + '\n' for c in captions))
+
+
 def write_metrics(out, metrics, hide=('settings',)):
     """Write `metrics` to OUT/metrics.json, print it without the keys in `hide` (long
     settings or histories), and return it. NumPy scalars are written as floats."""
@@ -330,6 +336,13 @@ def write_metrics(out, metrics, hide=('settings',)):
 
 
 # ----------------------------------------------------------------------------- quality figures
+
+def to_unit(x):
+    """Images in [-1, 1] (a Tensor or an array), the range the diffusion demos' models
+    work in, as a NumPy array in [0, 1]."""
+    x = x.numpy() if hasattr(x, 'numpy') else np.asarray(x)
+    return np.clip((x + 1) / 2, 0, 1)
+
 
 FEATURE_NET_INPUT = {'mnist': (1, 28), 'shapes': (3, 32)}  # (C, side) of minigen.metrics' nets
 
@@ -392,6 +405,24 @@ def sample_quality(samples, real, dataset, reference=None):
         q['confident_fraction_real'] = float((np.asarray(net.probs(reference)).max(1) > 0.9)
                                              .mean())
     return {k: float(v) for k, v in q.items()} | done
+
+
+def held_out_quality(samples, data, demo='demo'):
+    """sample_quality of `samples` against as many held-out images of `data` (ImageData),
+    with as many training images as the reference whose `fid_real` is the floor the
+    samples' FID is read against, and the number of images used. {} for a dataset without
+    a feature net; {'quality_skipped': why} (and a line on stdout) when the figures fail."""
+    if data.name not in FEATURE_NET_INPUT:
+        return {}
+    try:
+        n = min(len(samples), len(data.held))
+        q = sample_quality(samples, data.held[:n], data.name, reference=data.train[:n])
+    except Exception as e:  # the metrics package is optional for the demos
+        q = {'unavailable': f"{type(e).__name__}: {e}"}
+    if 'unavailable' in q:
+        print(f"demos.{demo}: quality figures skipped ({q['unavailable']})")
+        return {'quality_skipped': q['unavailable']}
+    return q | {'quality_images': n}
 
 
 # ----------------------------------------------------------------------------- held-out passes

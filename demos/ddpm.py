@@ -54,10 +54,10 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
                                TimestepLoss, UNet)
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, load_image_dataset,
-                               non_negative_float, parse_run_args, positive_float, positive_int,
-                               resolve_preset, sample_quality, unit_float, write_metrics,
-                               write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, held_out_quality,
+                               load_image_dataset, non_negative_float, parse_run_args,
+                               positive_float, positive_int, resolve_preset, to_unit, unit_float,
+                               write_metrics, write_samples)
 
 # One place for every setting; a flag named like a key overrides it, and the dict under a
 # dataset's name overrides the preset for that dataset (demos/conventions.resolve_preset).
@@ -214,11 +214,6 @@ def train(run, args, hp):
             'train_cpu_seconds': time.process_time() - cpu_began}
 
 
-def to_unit(x):
-    """[-1, 1] -> [0, 1], as a NumPy array."""
-    return np.clip((np.asarray(x) + 1) / 2, 0, 1)
-
-
 def preview(run, args, objective):
     """x0_hat of the EMA model for the preview images at each preview t: kept for
     x0_previews.png and written to previews/x0_stepNNNNNN.png beside the x_t it saw."""
@@ -276,11 +271,8 @@ def draw(run, args, hp, samples, trajectory):
     out, n_classes = args.out, len(run.data.class_names)
     viz.save_image(samples[:64], os.path.join(out, 'samples.png'),
                    nrow=n_classes if args.class_cond and n_classes <= 10 else 8)
-    n = min(8, len(samples))  # a row of x_t over a row of x0_hat, ~13 frames: a small file
-    frames = [np.concatenate([to_unit(x_t[:n]), to_unit(hat[:n])]) for _, x_t, hat in trajectory]
-    viz.save_gif(frames + [np.concatenate([samples[:n]] * 2)], os.path.join(out, 'reverse.gif'),
-                 nrow=n, scale=max(2, 48 // run.res), duration=200,
-                 frame_labels=[f'x_t | x0_hat,  t = {t}' for t, _, _ in trajectory] + ['x_0'])
+    viz.save_trajectory_gif(trajectory, samples, os.path.join(out, 'reverse.gif'), n=8,
+                            scale=max(2, 48 // run.res), duration=200)  # ~13 frames: small
     viz.save_loss_curve(run.losses, os.path.join(out, 'loss.png'),
                         label=f"{hp['objective']} loss", window=50)
     centres, mean_loss = run.by_t.result()
@@ -343,24 +335,6 @@ def compare_samplers(run, args, hp, n=8):
     return timings
 
 
-def quality(samples, data):
-    """FID/KID/IS/precision/recall and the classifier confidence (share of samples whose
-    top class probability exceeds 0.9) from minigen.metrics' feature nets, against as many
-    held-out real images, beside `fid_real`: the same figures for as many training images
-    against the held-out ones, the floor the samples' FID is read against."""
-    if data.name not in ('mnist', 'shapes'):
-        return {}
-    try:
-        n = min(len(samples), len(data.held))
-        q = sample_quality(samples, data.held[:n], data.name, reference=data.train[:n])
-    except Exception as e:  # the metrics package is optional for the demo
-        q = {'unavailable': f"{type(e).__name__}: {e}"}
-    if 'unavailable' in q:
-        print(f"demos.ddpm: quality figures skipped ({q['unavailable']})")
-        return {'quality_skipped': q['unavailable']}
-    return q | {'quality_images': n}
-
-
 def main(argv=None):
     args = parse_args(argv)
     hp = resolve_preset(args, PRESETS)
@@ -385,7 +359,7 @@ def main(argv=None):
                'first_loss': float(np.mean(run.losses[:25])),
                'final_loss': float(np.mean(run.losses[-100:])), **loss_vs_t,
                **({'sampler_seconds': sampler_seconds} if sampler_seconds else {}),
-               **quality(samples, run.data)}
+               **held_out_quality(samples, run.data, 'ddpm')}
     return write_metrics(args.out, metrics, hide=('settings', 'loss_vs_t'))
 
 

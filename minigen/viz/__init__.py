@@ -1,7 +1,7 @@
 """minigen.viz: pictures through Pillow alone (no matplotlib).
 
     grid.py      image grids to PNG, with row labels or captions; interpolation strips
-    gif.py       an animated GIF of a sampling trajectory (noise to image)
+    gif.py       an animated GIF of a sampling trajectory (noise to image, x_t over x0_hat)
     plots.py     loss curves (log scale, legend), 2-D scatter plots, labelled bubbles
     progress.py  the progress bar every long loop shows, with its loss
 and the figures the demos share:
@@ -16,7 +16,7 @@ and the figures the demos share:
     fields.py          a 2-D energy as a heat map with chains or score arrows (energy models)
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
-from .gif import save_gif  # noqa: F401
+from .gif import save_gif, save_trajectory_gif  # noqa: F401
 from .plots import save_bubbles, save_curves, save_scatter  # noqa: F401
 from .progress import progress  # noqa: F401
 from .panels import panels_image, save_panels  # noqa: F401

@@ -3,7 +3,9 @@
 `frames` is a sequence of T batches (N, C, H, W) (or one array (T, N, C, H, W)), e.g. the
 x_t a diffusion sampler visits; frame t is the grid of batch t (as `save_image` lays it
 out), optionally with a label such as "t = 999" above it. The last frame is held a
-while so the result can be seen before the loop restarts.
+while so the result can be seen before the loop restarts. save_trajectory_gif draws what
+a diffusion sampler records, (t, x_t, x0_hat) at each kept step: the noisy image over the
+network's prediction of the clean one.
 """
 import numpy as np
 from PIL import Image, ImageDraw
@@ -44,3 +46,17 @@ def save_gif(frames, path, nrow=8, value_range=(0.0, 1.0), scale=None, duration=
     durations = [duration] * (len(images) - 1) + [max(duration, hold_last)]
     palette[0].save(path, save_all=True, append_images=palette[1:], duration=durations,
                     loop=0, optimize=False)
+
+
+def save_trajectory_gif(trajectory, final, path, n=8, label='x_t | x0_hat, t = {t}',
+                        **gif_options):
+    """A diffusion sampler's recorded `trajectory`, [(t, x_t, x0_hat)] with images in
+    [-1, 1], as a GIF: each frame a row of the first n x_t over a row of their x0_hat,
+    labelled `label` (formatted with t), then the `final` images (in [0, 1]) in both rows,
+    labelled 'x_0'. gif_options go to save_gif (scale, duration, ...)."""
+    def unit(x):
+        return np.clip((np.asarray(x[:n]) + 1) / 2, 0, 1)
+    frames = [np.concatenate([unit(x_t), unit(hat)]) for _, x_t, hat in trajectory]
+    save_gif(frames + [np.concatenate([final[:n]] * 2)], path, nrow=min(n, len(final)),
+             frame_labels=[label.format(t=t) for t, _, _ in trajectory] + ['x_0'],
+             **gif_options)
