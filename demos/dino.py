@@ -102,34 +102,31 @@ PRESETS = {'quick': dict(steps=1200, batch_size=32, local_crops=4, patch_size=8,
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('--steps', type=count, help='training steps in this run (0: evaluate only)')
-    ap.add_argument('--batch-size', type=positive_int, help='images per step')
-    ap.add_argument('--lr', type=positive_float, help='AdamW learning rate (after warm-up)')
-    ap.add_argument('--local-crops', type=count, help='local crops per image (besides the 2 '
-                                                      'global ones)')
-    ap.add_argument('--local-size', type=positive_int, help='local crops\' side in pixels '
-                                                          '(a multiple of the patch side)')
+    for flag, kind, what in (
+            ('--steps', count, 'training steps in this run (0: evaluate only)'),
+            ('--batch-size', positive_int, 'images per step'),
+            ('--lr', positive_float, 'AdamW learning rate (after warm-up)'),
+            ('--local-crops', count, 'local crops per image (besides the 2 global ones)'),
+            ('--local-size', positive_int,
+             "local crops' side in pixels (a multiple of the patch side)"),
+            ('--patch-size', positive_int, 'ViT patch side in pixels'),
+            ('--width', positive_int, 'ViT width D'),
+            ('--depth', positive_int, 'ViT blocks'),
+            ('--out-dim', positive_int, "K, the head's outputs"),
+            ('--teacher-temp', positive_float, 'tau_t (0.1 = tau_s: no sharpening)'),
+            ('--momentum', unit_float, "the teacher EMA's first momentum (cosine to 1)"),
+            ('--koleo', non_negative_float, 'weight of the KoLeo term (0: plain DINO)'),
+            ('--n-pool', positive_int, 'unlabelled training images'),
+            ('--n-train', positive_int, 'labelled images for the probes (the first of the pool)'),
+            ('--n-test', positive_int, 'held-out images for the probes'),
+            ('--probe-steps', positive_int, 'linear-probe Adam steps')):
+        ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--uniform-local-crops', dest='salient_local_crops', action='store_const',
                     const=False, help='local crops anywhere, not centred on the object')
-    ap.add_argument('--patch-size', type=positive_int, help='ViT patch side in pixels')
-    ap.add_argument('--width', type=positive_int, help='ViT width D')
-    ap.add_argument('--depth', type=positive_int, help='ViT blocks')
-    ap.add_argument('--out-dim', type=positive_int, help='K, the head\'s outputs')
-    ap.add_argument('--teacher-temp', type=positive_float, help='tau_t (0.1 = tau_s: no '
-                                                                'sharpening)')
-    ap.add_argument('--momentum', type=unit_float, help='the teacher EMA\'s first momentum '
-                                                        '(cosine to 1)')
     ap.add_argument('--no-centering', dest='centering', action='store_false',
                     help='no centre on the teacher outputs: the run collapses')
-    ap.add_argument('--koleo', type=non_negative_float, help='weight of the KoLeo term '
-                                                             '(0: plain DINO)')
     ap.add_argument('--no-background-swap', dest='background_swap', action='store_const',
                     const=False, help='shapes: views keep their own background')
-    ap.add_argument('--n-pool', type=positive_int, help='unlabelled training images')
-    ap.add_argument('--n-train', type=positive_int, help='labelled images for the probes (the '
-                                                         'first of the pool)')
-    ap.add_argument('--n-test', type=positive_int, help='held-out images for the probes')
-    ap.add_argument('--probe-steps', type=positive_int, help='linear-probe Adam steps')
     add_run_arguments(ap, 'dino', PRESETS, datasets=('shapes', 'mnist'), checkpoints=True)
     return parse_run_args(ap, argv)
 
@@ -253,26 +250,6 @@ def evaluate(model, data, labels, hp):
     return out
 
 
-def heat(maps):
-    """Maps (N, h, w) in [0, 1] as 'hot' RGB images (N, 3, h, w): black, red, yellow, white."""
-    return np.stack([np.clip(3 * maps - k, 0, 1) for k in range(3)], axis=1)
-
-
-def attention_panel(vit, images, device):
-    """Rows: the images, then one row per head of the class token's attention over the
-    patches (each map stretched from its minimum to its maximum), enlarged to the image."""
-    a = vit.class_attention(autograd.tensor(images, device=device)).numpy()   # (N, h, g, g)
-    low, high = a.min(axis=(2, 3), keepdims=True), a.max(axis=(2, 3), keepdims=True)
-    a = (a - low) / np.maximum(high - low, 1e-12)
-    p = images.shape[2] // a.shape[2]
-    a = a.repeat(p, axis=2).repeat(p, axis=3)
-    rows = [images if images.shape[1] == 3 else images.repeat(3, axis=1)]
-    rows += [heat(a[:, head]) for head in range(a.shape[1])]
-    labels = ['image'] + [f'head {head + 1}' for head in range(a.shape[1])]
-    return viz.grid_image(np.concatenate(rows), nrow=len(images), scale=3,
-                          row_labels=labels)
-
-
 def draw(model, random_vit, data, swap, pipelines, history, hp, args):
     """crops.png, loss.png, collapse.png and attention.png."""
     rng = np.random.default_rng(args.seed + 7)
@@ -304,8 +281,9 @@ def draw(model, random_vit, data, swap, pipelines, history, hp, args):
                     title=f"DINO on {args.dataset}, "
                           f"{'centred' if args.centering else 'no centring'}, "
                           f"tau_t = {hp['teacher_temp']}")
-    viz.save_panels([attention_panel(model.teacher[0], x, args.device),
-                     attention_panel(random_vit, x, args.device)],
+    attention = [vit.class_attention(autograd.tensor(x, device=args.device)).numpy()
+                 for vit in (model.teacher[0], random_vit)]   # (N, heads, h, w) each
+    viz.save_panels([viz.attention_image(x, a) for a in attention],
                     [f'trained teacher, step {steps}', 'random init'],
                     os.path.join(args.out, 'attention.png'))
 

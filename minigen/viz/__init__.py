@@ -10,6 +10,7 @@ and the figures the demos share:
     points.py          2-D points on fixed axes, frames of an animation
     scatter_panels.py  scatter plots side by side, coloured by the same labels
     similarity.py      CLIP's image-text similarity matrix as a heat map
+    attention.py       a ViT's class-token attention maps under their images (DINO)
     tokens.py          a VQ-VAE's token grid beside its image
     channels.py        an image beside its latent's channels (latent diffusion)
     density.py         a 2-D density as a heat map; a deformed grid's lines (flows)
@@ -24,6 +25,7 @@ from .loss_curve import running_mean, save_loss_curve  # noqa: F401
 from .points import points_image  # noqa: F401
 from .tokens import save_token_grid  # noqa: F401
 from .similarity import save_similarity  # noqa: F401
+from .attention import attention_image  # noqa: F401
 from .scatter_panels import save_scatter_panels  # noqa: F401
 from .channels import latent_channels_image, save_latent_channels  # noqa: F401
 from .density import density_image, curves_image  # noqa: F401
