@@ -12,6 +12,10 @@ Goodfellow et al. 2014 (arXiv:1406.2661) with the non-saturating generator loss:
 
 one D step on real and detached fake images, then one G step, alternately (--loss hinge:
 D minimises E relu(1 - D(x)) + E relu(1 + D(G(z))), G minimises -E D(G(z))).
+The recipe's other knobs are flags: --lr-d, D's own learning rate (the two time-scale
+update rule, Heusel et al. 2017, arXiv:1706.08500); --lr-decay F, both learning rates
+falling linearly to 0 over the last F of the run; --label-smoothing S, D's target 1 - S
+for real images (one-sided, Salimans et al. 2016, arXiv:1606.03498).
 Every picture and metric samples from an exponential moving average of G's weights
 (minigen/optim/ema.py, warmed up; decay 0.995 in the quick preset), which the checkpoint
 keeps. The quick preset trains at Adam lr 1e-3 (betas 0.5, 0.999) rather than the paper's
@@ -19,10 +23,13 @@ keeps. The quick preset trains at Adam lr 1e-3 (betas 0.5, 0.999) rather than th
 demos/README.md), and 2,400 steps still fit the CPU budget.
 MNIST here is the 10,000-digit test set (all there is in shared/data/mnist): the first
 8,000 train, the last 2,000 are the real set the metrics compare samples with. Without
-it the demo falls back to --dataset shapes (3 x 32 x 32) and says so.
+it the demo falls back to --dataset shapes (3 x 32 x 32) and says so. --dataset shapes
+draws the shapes at 16 x 16 in the quick preset (32 x 32 in the full one); the shapes
+classifier reads them enlarged by pixel repetition.
 
     python -m demos.dcgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
-        [--batch-size B] [--ngf W] [--ndf W] [--lr LR] [--loss nonsaturating|hinge]
+        [--batch-size B] [--ngf W] [--ndf W] [--lr LR] [--lr-d LR] [--lr-decay F]
+        [--label-smoothing S] [--loss nonsaturating|hinge]
         [--eval-samples N] [--device cpu|cuda] [--checkpoint-every N] [--seed S]
         [--out out/dcgan] [--resume]
 
@@ -48,13 +55,16 @@ from minigen.optim import EMA, Adam
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
                                gan_log_extra, load_image_dataset, parse_run_args, positive_float,
-                               positive_int, resolve_preset, sample_quality, write_metrics,
-                               write_samples)
+                               positive_int, resolve_preset, sample_quality, unit_float,
+                               write_metrics, write_samples)
 
-PRESETS = {'quick': dict(steps=2400, batch_size=64, ngf=32, ndf=32, lr=1e-3, betas=(0.5, 0.999),
-                         ema=0.995, evals=4, eval_samples=1000, checkpoint_every=300),
-           'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, betas=(0.5, 0.999),
-                        ema=0.999, evals=8, eval_samples=2000, checkpoint_every=500)}
+PRESETS = {'quick': dict(steps=2400, batch_size=64, ngf=32, ndf=32, lr=1e-3, lr_d=None,
+                         betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.995,
+                         size=None, evals=4, eval_samples=1000, checkpoint_every=300,
+                         shapes=dict(size=16)),
+           'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, lr_d=None,
+                        betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.999,
+                        size=None, evals=8, eval_samples=2000, checkpoint_every=500)}
 Z_DIM = 100
 
 
@@ -67,7 +77,12 @@ def parse_args(argv):
     ap.add_argument('--ndf', type=positive_int, help="D's width (preset default)")
     ap.add_argument('--eval-samples', type=positive_int,
                     help='samples per evaluation, and in samples.npy (preset default)')
-    ap.add_argument('--lr', type=positive_float, help="both players' Adam learning rate")
+    ap.add_argument('--lr', type=positive_float, help="G's Adam learning rate (and D's)")
+    ap.add_argument('--lr-d', type=positive_float, help="D's, if not --lr's (TTUR)")
+    ap.add_argument('--lr-decay', type=unit_float, metavar='F',
+                    help='both learning rates fall linearly to 0 over the last F of the run')
+    ap.add_argument('--label-smoothing', type=unit_float, metavar='S',
+                    help="one-sided: D's target for real images is 1 - S (S < 0.5)")
     ap.add_argument('--loss', choices=('nonsaturating', 'hinge'), default='nonsaturating')
     add_run_arguments(ap, 'dcgan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
     args = parse_run_args(ap, argv)
@@ -75,7 +90,20 @@ def parse_args(argv):
     if (hp['steps'] == 0 and not args.resume) or hp['eval_samples'] < 4:
         ap.error('--steps must be >= 1 (0 with --resume evaluates the saved run again) and '
                  '--eval-samples >= 4')
+    if hp['lr_decay'] == 1 or hp['label_smoothing'] >= 0.5:
+        ap.error('--lr-decay must be below 1 and --label-smoothing below 0.5')
+    if hp['label_smoothing'] and args.loss == 'hinge':
+        ap.error('--label-smoothing is for the non-saturating loss, not --loss hinge')
+    hp['lr_d'] = hp['lr_d'] or hp['lr']
     return args, hp
+
+
+def lr_scale(step, end, fraction):
+    """The learning rates' factor at `step` of a run ending at `end`: 1, then over the last
+    `fraction` of the run a straight line down to 0 at `end` (a function of the step alone,
+    so --resume continues it)."""
+    decay_steps = fraction * end
+    return min(1.0, (end - step) / decay_steps) if decay_steps else 1.0
 
 
 def train(G, D, opt_g, opt_d, ema, x, hp, loss, steps, evaluate_at, evaluate, losses, run,
@@ -85,9 +113,13 @@ def train(G, D, opt_g, opt_d, ema, x, hp, loss, steps, evaluate_at, evaluate, lo
     The losses [L_D, L_G] of each step go to `losses`; checkpointed by `run`."""
     bar = viz.progress(steps, 'train')
     for step in bar:
+        scale = lr_scale(step, steps.stop, hp['lr_decay'])
+        for opt, lr in ((opt_g, hp['lr']), (opt_d, hp['lr_d'])):
+            for group in opt.param_groups:
+                group['lr'] = lr * scale
         real = x[autograd.randint(0, len(x), (hp['batch_size'],), device=device)]
         fake = G(autograd.randn(hp['batch_size'], Z_DIM, device=device))
-        d_loss = discriminator_loss(D(real), D(fake.detach()), loss)
+        d_loss = discriminator_loss(D(real), D(fake.detach()), loss, hp['label_smoothing'])
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
@@ -152,19 +184,20 @@ def main(argv=None):
     args, hp = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     autograd.manual_seed(args.seed)
-    data = load_image_dataset(args.dataset, seed=args.seed, demo='dcgan', fallback=True)
+    data = load_image_dataset(args.dataset, size=hp['size'], seed=args.seed, demo='dcgan',
+                              fallback=True)
     real = data.held[:hp['eval_samples']]
     x = autograd.tensor(data.train * 2 - 1, device=args.device)  # Tanh's range, [-1, 1]
     channels, size = data.train.shape[1:3]
     G = DCGANGenerator(Z_DIM, size, channels, ngf=hp['ngf']).to(args.device)
     D = DCGANDiscriminator(size, channels, ndf=hp['ndf'], norm='batch').to(args.device)
     opt_g = Adam(G.parameters(), lr=hp['lr'], betas=hp['betas'])
-    opt_d = Adam(D.parameters(), lr=hp['lr'], betas=hp['betas'])
+    opt_d = Adam(D.parameters(), lr=hp['lr_d'], betas=hp['betas'])
     ema = EMA(G, decay=hp['ema'])  # the averaged weights every picture and metric use
     z_fixed = autograd.randn(64, Z_DIM, device=args.device)                # the grids' noise
     z_eval = autograd.randn(hp['eval_samples'], Z_DIM, device=args.device)  # the metrics'
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}
-    config = {'dataset': data.name, 'ngf': hp['ngf'], 'ndf': hp['ndf']}
+    config = {'dataset': data.name, 'size': size, 'ngf': hp['ngf'], 'ndf': hp['ndf']}
     run = TrainingCheckpoints(args, 'dcgan', config, state, hp['checkpoint_every'],
                               extra=lambda: gan_log_extra(log))
     start, saved = run.resume()

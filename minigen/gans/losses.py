@@ -14,6 +14,11 @@ log sigmoid(l) = -softplus(-l), log(1 - sigmoid(l)) = -softplus(l):
 Non-saturating (same paper, sec. 3): G minimises -E log D(G(z)) = E softplus(-l_fake)
   instead: same fixed point, but a strong gradient when D confidently rejects the fakes,
   where the minimax G loss flattens out (d/dl of -softplus(l) = -sigmoid(l) -> 0).
+One-sided label smoothing (Salimans et al. 2016, arXiv:1606.03498, sec. 3.4): D's target
+  for real images is 1 - s instead of 1 (fakes keep 0), so its real term becomes the
+  cross-entropy -(1 - s) log D(x) - s log(1 - D(x)) = (1 - s) softplus(-l) + s softplus(l),
+  minimised at D(x) = 1 - s: D is kept from growing over-confident on the data. Only for the
+  sigmoid losses (minimax, non-saturating); G's loss is unchanged.
 Hinge (Lim & Ye 2017, arXiv:1705.02894; Miyato et al. 2018, arXiv:1802.05957):
     D: E relu(1 - l_real) + E relu(1 + l_fake);   G: -E l_fake
 Wasserstein (Arjovsky, Chintala & Bottou 2017, arXiv:1701.07875): the critic f estimates
@@ -48,11 +53,19 @@ def _check(fn, kind, *scores):
                              f"got {getattr(s, 'shape', type(s).__name__)}")
 
 
-def discriminator_loss(real_logits, fake_logits, kind='nonsaturating'):
-    """The loss D (or the critic) minimises; minimax and non-saturating share it."""
+def discriminator_loss(real_logits, fake_logits, kind='nonsaturating', smoothing=0.0):
+    """The loss D (or the critic) minimises; minimax and non-saturating share it.
+    smoothing s: one-sided label smoothing, the real images' target 1 - s (sigmoid kinds)."""
     _check('discriminator_loss', kind, real_logits, fake_logits)
+    if not 0 <= smoothing < 1 or (smoothing and kind not in ('minimax', 'nonsaturating')):
+        raise ValueError(f"gans.losses.discriminator_loss: smoothing must be in [0, 1), and 0 "
+                         f"unless kind is 'minimax' or 'nonsaturating'; got {smoothing!r} "
+                         f"with {kind!r}")
     if kind in ('minimax', 'nonsaturating'):  # -E log D(x) - E log(1 - D(G(z)))
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        real = F.softplus(-real_logits)
+        if smoothing:  # -(1 - s) log D(x) - s log(1 - D(x))
+            real = (1 - smoothing) * real + smoothing * F.softplus(real_logits)
+        return real.mean() + F.softplus(fake_logits).mean()
     if kind == 'hinge':
         return (1 - real_logits).relu().mean() + (1 + fake_logits).relu().mean()
     return fake_logits.mean() - real_logits.mean()  # wasserstein: -(E f(x) - E f(G(z)))

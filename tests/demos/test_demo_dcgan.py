@@ -9,7 +9,7 @@ from PIL import Image
 
 import autograd
 import minigen
-from demos.dcgan import main
+from demos.dcgan import lr_scale, main, parse_args
 
 TINY = ['--steps', '4', '--batch-size', '8', '--ngf', '8', '--ndf', '8', '--eval-samples', '24']
 
@@ -24,7 +24,7 @@ def test_tiny_run_writes_valid_outputs(dataset, device, tmp_path):
         assert im.format == 'GIF' and im.n_frames == len(metrics['trajectory']) == 4
     assert len(list(tmp_path.glob('samples_0*.png'))) == 4
     samples = np.load(tmp_path / 'samples.npy')
-    size = 28 if metrics['dataset'] == 'mnist' else 32
+    size = {'mnist': 28, 'shapes': 16}[dataset] if metrics['dataset'] == dataset else 32
     assert samples.shape == (24, 1 if size == 28 else 3, size, size)
     assert samples.dtype == np.float32 and 0 <= samples.min() <= samples.max() <= 1
     saved = json.loads((tmp_path / 'metrics.json').read_text())
@@ -95,3 +95,26 @@ def test_a_run_with_nothing_to_do_is_refused_before_any_work(tmp_path, capsys):
         main(['--steps', '0', '--out', str(tmp_path)])
     assert '--steps must be >= 1' in capsys.readouterr().err
     assert not (tmp_path / 'checkpoint.npz').exists()
+
+
+def test_lr_decay_is_flat_then_a_straight_line_to_zero():
+    assert [lr_scale(s, 2400, 0.0) for s in (0, 2399)] == [1.0, 1.0]
+    assert [lr_scale(s, 2400, 0.25) for s in (0, 1800, 2100, 2399)] == \
+        [1.0, 1.0, 0.5, 1 / 600]
+
+
+@pytest.mark.parametrize('flags', [['--lr-decay', '1'], ['--lr-decay', '-0.1'],
+                                   ['--label-smoothing', '0.5'], ['--lr-d', '0'],
+                                   ['--label-smoothing', '0.1', '--loss', 'hinge']])
+def test_bad_recipe_flags_are_refused_at_parse_time(flags, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(flags)
+    assert '--' in capsys.readouterr().err
+
+
+def test_recipe_flags_reach_the_settings():
+    _, hp = parse_args(['--lr', '2e-4', '--lr-decay', '0.25', '--label-smoothing', '0.1'])
+    assert (hp['lr'], hp['lr_d'], hp['lr_decay'], hp['label_smoothing']) == \
+        (2e-4, 2e-4, 0.25, 0.1)  # D's lr follows --lr unless --lr-d is given
+    assert parse_args(['--lr-d', '4e-4'])[1]['lr_d'] == 4e-4
+    assert parse_args(['--dataset', 'shapes'])[1]['size'] == 16  # the 16 x 16 shapes preset

@@ -123,6 +123,31 @@ def test_minimax_generator_loss_saturates_where_nonsaturating_does_not():
     assert strong > 1000 * saturating
 
 
+@pytest.mark.parametrize('kind', ['minimax', 'nonsaturating'])
+def test_one_sided_label_smoothing_targets_1_minus_s_on_reals_only(kind):
+    """smoothing s: the real term is the cross-entropy to target 1 - s, whose minimum over
+    the logit is at sigmoid(l) = 1 - s; the fake term is untouched."""
+    rng = np.random.default_rng(2)
+    r_np, f_np, s = rng.normal(0, 2, 7), rng.normal(0, 2, 7), 0.1
+    r = ag.tensor(r_np, dtype=ag.float64, requires_grad=True)
+    d = discriminator_loss(r, ag.tensor(f_np, dtype=ag.float64), kind, smoothing=s)
+    expected = ((1 - s) * softplus(-r_np) + s * softplus(r_np)).mean() + softplus(f_np).mean()
+    assert d.item() == pytest.approx(expected, abs=1e-12)
+    d.backward()  # d/dl of the real term: (sigmoid(l) - (1 - s)) / N, zero at the target
+    np.testing.assert_allclose(r.grad.numpy(), (sigmoid(r_np) - (1 - s)) / 7, atol=1e-12)
+    assert discriminator_loss(r, ag.tensor(f_np), kind, smoothing=0.0).item() == \
+        pytest.approx(REFERENCE_D[kind](r_np, f_np), abs=1e-6)
+
+
+def test_label_smoothing_is_refused_outside_0_1_and_for_the_hinge():
+    x = ag.zeros(3)
+    for s in (-0.1, 1.0):
+        with pytest.raises(ValueError, match='discriminator_loss: smoothing'):
+            discriminator_loss(x, x, 'nonsaturating', smoothing=s)
+    with pytest.raises(ValueError, match="smoothing .* 'hinge'"):
+        discriminator_loss(x, x, 'hinge', smoothing=0.1)
+
+
 def test_losses_refuse_unknown_kind_and_bad_shapes():
     x = ag.zeros(3)
     with pytest.raises(ValueError, match='kind must be one of'):
