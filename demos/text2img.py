@@ -38,17 +38,17 @@ import autograd
 import minigen.nn as nn
 from minigen import viz
 from minigen.data.compositions import HELD_OUT_PAIRS, split_compositions
-from minigen.data.shapes import VOCAB, make_shapes
+from minigen.data.shapes import make_shapes
 from minigen.data.tokenizer import Tokenizer
 from minigen.contrastive.encoders import TextTransformer
 from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, diffusion_loss,
                                linear_schedule, load_clip_text_encoder, reconstruction_metrics)
 from minigen.diffusion.text_to_image import freeze
-from minigen.metrics import fid, load_feature_net
+from minigen.metrics import attribute_accuracy, fid, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
                                non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               write_metrics, write_samples)
+                               to_unit, write_captions, write_metrics, write_samples)
 
 PRESETS = {
     'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=2400,
@@ -213,7 +213,7 @@ def draw(run, captions, args, hp, seed, trajectory=None, guidance=None, x_T=None
                            negative=args.negative, steps=hp['sample_steps'], sampler=args.sampler,
                            n=len(captions), seed=seed, trajectory=trajectory, x_T=x_T,
                            record_every=max(1, hp['sample_steps'] // 10))
-    return np.clip((x.numpy() + 1) / 2, 0, 1).astype(np.float32)
+    return to_unit(x).astype(np.float32)
 
 
 def pictures(run, args, hp):
@@ -230,14 +230,12 @@ def pictures(run, args, hp):
                     nrow=2)
     trajectory = []
     last = draw(run, prompts[:4], args, hp, args.seed + 3, trajectory)
-    frames = [np.concatenate([np.clip((a + 1) / 2, 0, 1), np.clip((b + 1) / 2, 0, 1)])
-              for _, a, b in run.ldm.decode_trajectory(trajectory)]
-    viz.save_gif(frames + [np.concatenate([last, last])], os.path.join(out, 'trajectory.gif'),
-                 nrow=len(last), scale=3, duration=250,
-                 frame_labels=[f'z_t | z0_hat decoded, t = {t}' for t, _, _ in trajectory] + ['x_0'])
+    viz.save_trajectory_gif(run.ldm.decode_trajectory(trajectory), last,
+                            os.path.join(out, 'trajectory.gif'), scale=3, duration=250,
+                            label='z_t | z0_hat decoded, t = {t}')
     real = run.seen.images[:8]
     x = autograd.tensor(real * 2 - 1, device=run.device)
-    rec = np.clip((run.ae.reconstruct(x).numpy() + 1) / 2, 0, 1)
+    rec = to_unit(run.ae.reconstruct(x))
     viz.save_image(np.concatenate([real, rec]), os.path.join(out, 'reconstructions.png'),
                    nrow=8, row_labels=['images', 'D(E(x))'])
     viz.save_latent_channels(real[:4], run.ae.encode_latents(x[:4], sample=False).numpy(),
@@ -247,12 +245,8 @@ def pictures(run, args, hp):
 
 
 def accuracy(net, images, data):
-    """Per-attribute and all-four accuracy of the shapes classifier `net` against
-    data.attrs, from one pass of its four heads."""
-    logits = net.logits(images)
-    hits = {a: logits[a].argmax(1) == data.attrs[a][:len(images)] for a in VOCAB}
-    return {a: float(h.mean()) for a, h in hits.items()} | {
-        'all_four': float(np.logical_and.reduce(list(hits.values())).mean())}
+    """minigen.metrics.attribute_accuracy against data.attrs (demos.dalle and unclip use it)."""
+    return attribute_accuracy(net, images, data.attrs)
 
 
 def step_seconds(run, hp, reps=2):
@@ -344,8 +338,7 @@ def main(argv=None):
         m |= step_seconds(run, hp) | reconstruction_metrics(
             run.ae, run.seen.images[:500] * 2 - 1)
     write_samples(args.out, samples, 'text2img')
-    with open(os.path.join(args.out, 'captions.txt'), 'w') as f:
-        f.write(''.join(c + '\n' for c in captions))
+    write_captions(args.out, captions)
     return write_metrics(args.out, {
         'settings': vars(args) | hp, 'scale_factor': float(run.ae.scale_factor.item()),
         'ae_step': run.ae_step, 'step': run.step, 'held_out_pairs': HELD_OUT_PAIRS,

@@ -10,6 +10,8 @@
     evaluate_features(feats_fake, probs_fake, feats_real): the same from features
     clip_score(images, captions, model): 100 x the clipped cosine under a CLIP    clip_score.py
     knn_accuracy, linear_probe_accuracy: how good frozen features are            probe.py
+    attribute_accuracy(net, images, attrs): does a sample show what was asked     attributes.py
+    mask_iou(images, silhouettes), object_mask: is the object where it was put   mask_iou.py
 
 There are no Inception weights here: features and class probabilities come from small
 classifiers trained with minigen on the same domain (python -m minigen.metrics.train_features),
@@ -26,3 +28,5 @@ from .features import load_feature_net, as_feature_net  # noqa: F401
 from .evaluate import evaluate_samples, evaluate_features  # noqa: F401
 from .clip_score import clip_score  # noqa: F401
 from .probe import knn_accuracy, linear_probe_accuracy  # noqa: F401
+from .attributes import attribute_accuracy  # noqa: F401
+from .mask_iou import mask_iou, object_mask  # noqa: F401
