@@ -289,6 +289,26 @@ class TrainingCheckpoints:
             signal.signal(s, handler)
 
 
+def fresh_streams(names, seed):
+    """For a demo that trains several models in turn, one random stream per run, seeded
+    seed, seed + 100, ...: each run's RNG state, kept in its checkpoint so that --resume
+    continues every run exactly."""
+    streams = {}
+    for i, name in enumerate(names):
+        autograd.manual_seed(seed + 100 * i)
+        streams[name] = autograd.backend.get_rng_state()
+    return streams
+
+
+def run_ends(history, steps, saved):
+    """The step each of several runs trains to: where an interrupted run was heading
+    (saved 'until'), else `steps[name]` more; a run's step count is the length of its loss
+    history."""
+    if saved.get('until') is not None:
+        return dict(saved['until'])
+    return {name: len(history[name]) + steps[name] for name in history}
+
+
 def gan_log(saved, keys=('trajectory', 'grids')):
     """A GAN demo's run log (dcgan, cgan, stylegan), continued from its checkpoint's extras
     `saved`: the (L_D, L_G) losses of every step, 'trajectory' (the metrics at each

@@ -46,19 +46,18 @@ import os
 import time
 
 import numpy as np
-from PIL import Image
 
 import autograd
 from minigen import viz
 from minigen.data.toy2d import toy2d
-from minigen.flows import (ImageFlow, flow_2d, grid_lines, layer_by_layer, log_density_grid,
-                           log_likelihood)
+from minigen.flows import (ImageFlow, flow_2d, gaussian_nll, grid_lines, layer_by_layer,
+                           log_density_grid, log_likelihood)
 from minigen.optim import Adam, cosine_with_warmup
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
-                               load_image_dataset, parse_run_args, positive_float,
-                               positive_int, resolve_preset, sample_quality, write_metrics,
-                               write_samples)
+                               fresh_streams, load_image_dataset, parse_run_args,
+                               positive_float, positive_int, resolve_preset, run_ends,
+                               sample_quality, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=3500, steps_2d=500, batch_size=16, lr=1e-2, warmup=100,
                          lr_2d=5e-3, batch_size_2d=256, flow_steps=4, hidden=(32, 64),
@@ -111,24 +110,6 @@ def build(hp, shape, device):
     return models, opts
 
 
-def fresh_streams(names, seed):
-    """One random stream per run, seeded seed, seed + 100, ...: each run's RNG state."""
-    streams = {}
-    for i, name in enumerate(names):
-        autograd.manual_seed(seed + 100 * i)
-        streams[name] = autograd.backend.get_rng_state()
-    return streams
-
-
-def run_ends(history, hp, saved):
-    """The step each run trains to: where an interrupted run was heading (saved 'until'),
-    else its steps more; a run's step count is the length of its loss history."""
-    if saved.get('until') is not None:
-        return dict(saved['until'])
-    return {name: len(history[name]) + hp['steps' if name == 'image' else 'steps_2d']
-            for name in history}
-
-
 def train(models, opts, data_by_run, hp, history, streams, run, device):
     """Each run to its end in run.until (the 2-D ones first), on its own random stream; the
     loss is -log p(x) in nats for 2-D points, bits/dim for images. The learning rate at step
@@ -161,30 +142,6 @@ def train(models, opts, data_by_run, hp, history, streams, run, device):
     return len(history['image'])
 
 
-def gaussian_nll(train, held):
-    """-log N(held; mean, cov) of the Gaussian fitted to `train`, nats per point."""
-    mu, cov = train.mean(0), np.cov(train.T)
-    d = held - mu
-    maha = np.einsum('ni,ij,nj->n', d, np.linalg.inv(cov), d)
-    return float(np.mean(0.5 * maha + 0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]))
-
-
-def pil(image):
-    """A (1, 3, H, W) array in [0, 1] (points_image, density_image...) as a Pillow image."""
-    return Image.fromarray((image[0].transpose(1, 2, 0) * 255).round().astype(np.uint8))
-
-
-def stack_rows(rows, gap=10):
-    """Pillow images one under the other, left-aligned, on white."""
-    canvas = Image.new('RGB', (max(r.width for r in rows),
-                               sum(r.height for r in rows) + gap * (len(rows) - 1)), 'white')
-    top = 0
-    for r in rows:
-        canvas.paste(r, (0, top))
-        top += r.height + gap
-    return canvas
-
-
 def evaluate_2d(models, toys_data, out, device, seed):
     """Held-out -log p (nats per point) of each 2-D flow against the fitted Gaussian's, and
     the two pictures: densities_2d.png (data, learned density, samples; one row per
@@ -201,8 +158,9 @@ def evaluate_2d(models, toys_data, out, device, seed):
             samples = flow.inverse(z).numpy()
         density = np.exp(log_density_grid(flow, lim=LIM, n=120))
         density_rows.append(viz.panels_image(
-            [pil(viz.points_image(held[:2000], LIM)), pil(viz.density_image(density)),
-             pil(viz.points_image(samples, LIM))],
+            [viz.figure_pil(viz.points_image(held[:2000], LIM)),
+             viz.figure_pil(viz.density_image(density)),
+             viz.figure_pil(viz.points_image(samples, LIM))],
             [f'{toy}: held-out data', f'learned density, nll {np.mean(nll):.2f}',
              'samples x = f^-1(z)']))
         path = layer_by_layer(flow, grid_lines(lim=3.0, lines=13, points=120))
@@ -211,9 +169,10 @@ def evaluate_2d(models, toys_data, out, device, seed):
         titles = ['z ~ N(0, I)'] + [f'{k} of {pairs} inverted' for k in range(1, pairs)] + \
             [f'x ({toy})']
         layer_rows.append(viz.panels_image(
-            [pil(viz.curves_image(p, LIM, size=160, groups=2)) for p in shown], titles, gap=4))
-    stack_rows(density_rows).save(os.path.join(out, 'densities_2d.png'))
-    stack_rows(layer_rows).save(os.path.join(out, 'layers_2d.png'))
+            [viz.figure_pil(viz.curves_image(p, LIM, size=160, groups=2)) for p in shown],
+            titles, gap=4))
+    viz.stacked_image(density_rows).save(os.path.join(out, 'densities_2d.png'))
+    viz.stacked_image(layer_rows).save(os.path.join(out, 'layers_2d.png'))
     return figures
 
 
@@ -274,7 +233,8 @@ def main(argv=None):
     streams = saved.get('streams') or fresh_streams(models, args.seed)
 
     start = time.time()
-    run.until = run_ends(history, hp, saved)
+    run.until = run_ends(history, {name: hp['steps' if name == 'image' else 'steps_2d']
+                                   for name in history}, saved)
     with run:
         step = train(models, opts, {toy: toys_data[toy][0] for toy in TOYS} |
                      {'image': data.train}, hp, history, streams, run, args.device)

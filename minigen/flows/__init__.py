@@ -13,7 +13,8 @@ Read in this order:
     logit.py           [0, 1] -> R, with its log-det
     dequantization.py  uniform dequantization; bits per dimension with the + 8 term
     image_flow.py      the image model: dequantize, logit, multi-scale flow, samples at T
-    flow2d.py          2-D flows on toy2d: density heat maps, the grid carried layer by layer
+    flow2d.py          2-D flows on toy2d: density heat maps, the grid carried layer by layer,
+                       the fitted Gaussian their -log p is read against
 """
 from .flow import FlowSequence, standard_normal_log_prob, log_likelihood  # noqa: F401
 from .coupling import AffineCoupling, ChannelCoupling, checkerboard_mask, channel_mask  # noqa: F401
@@ -26,4 +27,5 @@ from .multiscale import MultiScaleFlow, glow_step  # noqa: F401
 from .logit import LogitTransform  # noqa: F401
 from .dequantization import dequantize, bits_per_dim, to_bins  # noqa: F401
 from .image_flow import ImageFlow  # noqa: F401
-from .flow2d import flow_2d, grid_points, log_density_grid, grid_lines, layer_by_layer  # noqa: F401
+from .flow2d import (flow_2d, gaussian_nll, grid_points, log_density_grid, grid_lines,  # noqa: F401
+                     layer_by_layer)

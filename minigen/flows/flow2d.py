@@ -16,6 +16,11 @@ so alternating masks transform each coordinate in turn; an ActNorm before each c
 Pictures: log_density_grid evaluates log p on a grid (a heat map), and grid_lines gives
 the lines of a square grid in z, which FlowSequence.inverse_trajectory carries through
 f_K^{-1}, ..., f_1^{-1}: how the Gaussian's space is bent, layer by layer, into the data's.
+
+The baseline a 2-D flow's held-out -log p is read against is the best single Gaussian,
+fitted to the training points (mu, Sigma their mean and covariance):
+
+    -log N(x; mu, Sigma) = 1/2 (x - mu)^T Sigma^{-1} (x - mu) + 1/2 log det(2 pi Sigma)
 """
 import numpy as np
 
@@ -68,3 +73,12 @@ def layer_by_layer(flow, curves):
     with autograd.no_grad():
         z = autograd.tensor(curves.reshape(-1, 2), dtype=param.dtype, device=param.device)
         return [h.numpy().reshape(shape) for h in flow.inverse_trajectory(z)]
+
+
+def gaussian_nll(train, held):
+    """-log N(held; mu, Sigma) in nats per point, averaged, of the Gaussian fitted to the
+    points `train` (N, D): the baseline of a flow's held-out negative log-likelihood."""
+    mu, cov = train.mean(0), np.cov(train.T)
+    d = held - mu
+    maha = np.einsum('ni,ij,nj->n', d, np.linalg.inv(cov), d)
+    return float(np.mean(0.5 * maha + 0.5 * np.linalg.slogdet(2 * np.pi * cov)[1]))
