@@ -27,11 +27,9 @@ samples), samples_ebm_buffer.npy, samples_ebm_noise.npy, metrics.json, checkpoin
 """
 import argparse
 import os
-import tempfile
 import time
 
 import numpy as np
-from PIL import Image
 
 import autograd
 from minigen import viz
@@ -42,10 +40,10 @@ from minigen.energy import (EnergyConvNet, EnergyMLP, NoiseConditionalScore, Rep
 from minigen.optim import EMA, Adam
 from minigen.viz.fields import field_image, square_grid
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count,
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fresh_streams,
                                load_image_dataset, parse_run_args, positive_float,
-                               positive_int, resolve_preset, sample_quality, write_metrics,
-                               write_samples)
+                               positive_int, resolve_preset, run_ends, sample_quality,
+                               write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=650, batch_size=32, lr=2e-3, ema=0.995, base_channels=16,
                          levels=8, sigma_max=1.0, sigma_min=0.05, sample_steps=10, eps=4e-3,
@@ -219,19 +217,6 @@ def image_samples(models, ema, buffers, hp, out, seed):
     return {k: np.asarray(v, np.float32) for k, v in out_images.items()}, seconds
 
 
-def loss_panels(history, out):
-    """loss.png: each run's training loss (running mean of 20) in its own panel."""
-    panels = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for k, v in history.items():
-            curve = viz.running_mean(v, 20) if len(v) >= 20 else (np.arange(len(v)), v)
-            viz.save_curves({k: curve}, os.path.join(tmp, 'c.png'), size=(360, 260))
-            with Image.open(os.path.join(tmp, 'c.png')) as im:
-                panels.append(im.convert('RGB'))
-    viz.save_panels(panels, [f'{k}: {LOSS_NAMES[k]}' for k in history],
-                    os.path.join(out, 'loss.png'))
-
-
 def main(argv=None):
     args = parse_args(argv)
     hp = resolve_preset(args, PRESETS)
@@ -250,17 +235,10 @@ def main(argv=None):
                               extra=lambda: {'history': history, 'streams': streams})
     _, saved = run.resume()
     history = {k: list(saved.get('history', {}).get(k, [])) for k in RUNS}
-    if saved.get('streams'):
-        streams = saved['streams']
-    else:
-        streams = {}
-        for i, k in enumerate(RUNS):
-            autograd.manual_seed(args.seed + 100 * i)
-            streams[k] = autograd.backend.get_rng_state()
+    streams = saved.get('streams') or fresh_streams(RUNS, args.seed)
     steps = {'ebm_2d': hp['steps_ebm_2d'], 'score_2d': hp['steps_2d'], 'ebm': hp['steps_ebm'],
              'score': hp['steps']} if hp['steps'] else dict.fromkeys(RUNS, 0)  # 0: sample only
-    run.until = (dict(saved['until']) if saved.get('until') is not None else
-                 {k: len(history[k]) + steps[k] for k in RUNS})
+    run.until = run_ends(history, steps, saved)
     data = {'ebm_2d': toy / scale, 'score_2d': toy / scale, 'ebm': images.train,
             'score': images.train}
     with run:
@@ -274,7 +252,8 @@ def main(argv=None):
         if k != 'ncsn':
             np.save(os.path.join(args.out, f'samples_{k}.npy'), v)
     write_samples(args.out, samples['ncsn'], 'ebm')
-    loss_panels(history, args.out)
+    viz.save_loss_panels(history, [f'{k}: {LOSS_NAMES[k]}' for k in history],
+                         os.path.join(args.out, 'loss.png'))
     n = len(samples['ncsn'])
     quality = {k: sample_quality(v, images.held[:2 * n], images.name)
                for k, v in samples.items()}

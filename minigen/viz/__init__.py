@@ -5,7 +5,7 @@
     plots.py     loss curves (log scale, legend), 2-D scatter plots, labelled bubbles
     progress.py  the progress bar every long loop shows, with its loss
 and the figures the demos share:
-    loss_curve.py      a loss with its running mean (every demo's loss.png)
+    loss_curve.py      a loss with its running mean (every demo's loss.png); several, a panel each
     panels.py          grids side by side, each titled (guidance scales, samplers); rows stacked
     points.py          2-D points on fixed axes, frames of an animation
     scatter_panels.py  scatter plots side by side, coloured by the same labels
@@ -18,10 +18,10 @@ and the figures the demos share:
 """
 from .grid import make_grid, grid_image, save_image, save_interpolation  # noqa: F401
 from .gif import save_gif, save_trajectory_gif  # noqa: F401
-from .plots import save_bubbles, save_curves, save_scatter  # noqa: F401
+from .plots import curves_plot, save_bubbles, save_curves, save_scatter  # noqa: F401
 from .progress import progress  # noqa: F401
 from .panels import figure_pil, panels_image, save_panels, stacked_image  # noqa: F401
-from .loss_curve import running_mean, save_loss_curve  # noqa: F401
+from .loss_curve import running_mean, save_loss_curve, save_loss_panels  # noqa: F401
 from .points import points_image  # noqa: F401
 from .tokens import save_token_grid  # noqa: F401
 from .similarity import save_similarity  # noqa: F401

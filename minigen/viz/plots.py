@@ -127,14 +127,23 @@ class Axes:
             self.draw.line([(x0 + 6 * SS, v), (x0 + 24 * SS, v)], fill=c, width=3 * SS)
             self.draw.text((x0 + 30 * SS, v), name, fill=INK, font=self.small, anchor='lm')
 
+    def pil(self):
+        return self.image.resize((self.width // SS, self.height // SS), Image.LANCZOS)
+
     def save(self, path):
-        self.image.resize((self.width // SS, self.height // SS), Image.LANCZOS).save(path)
+        self.pil().save(path)
 
 
 def save_curves(series, path, log_y=False, title=None, xlabel='step', ylabel='loss',
                 size=(640, 400)):
     """Line plot of one or more series to a PNG: `series` maps a name to its values
     (x = 0, 1, 2, ...) or to a pair (x, values). Non-finite values are left out."""
+    curves_plot(series, log_y, title, xlabel, ylabel, size).save(path)
+
+
+def curves_plot(series, log_y=False, title=None, xlabel='step', ylabel='loss',
+                size=(640, 400)):
+    """save_curves' plot as a Pillow RGB image (to be a panel of a larger figure)."""
     if not isinstance(series, dict) or not series:
         raise ValueError("save_curves: series must be a non-empty dict name -> values")
     curves = {}
@@ -161,7 +170,7 @@ def save_curves(series, path, log_y=False, title=None, xlabel='step', ylabel='lo
         ax.line(x, y, color(i)) if len(x) > 1 else ax.dots(x, np.log10(y) if log_y else y,
                                                            color(i), 3)
     ax.legend(list(curves), [color(i) for i in range(len(curves))])
-    ax.save(path)
+    return ax.pil()
 
 
 def save_scatter(points, path, labels=None, class_names=None, title=None, size=480,
