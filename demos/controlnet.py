@@ -37,13 +37,12 @@ from minigen.data import COLORS, Tokenizer, caption, make_shapes, outline, split
 from minigen.diffusion import (ClassifierFreeGuidance, ControlledUNet, ControlNet,
                                LatentDiffusion, UNet, ddim_sample, diffusion_loss, freeze,
                                linear_schedule, load_clip_text_encoder)
-from minigen.metrics import load_feature_net
+from minigen.metrics import attribute_accuracy, load_feature_net, mask_iou
 from minigen.optim import Adam
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
                                halve, non_negative_float, parse_run_args, positive_float,
-                               positive_int, resolve_preset, unit_float, write_metrics,
-                               write_samples)
-from demos.text2img import accuracy
+                               positive_int, resolve_preset, to_unit, unit_float, write_captions,
+                               write_metrics, write_samples)
 
 PRESETS = {
     'quick': dict(steps=400, control_steps=300, batch_size=32, lr=2e-3, control_lr=1e-3,
@@ -180,22 +179,7 @@ def draw(run, data, hp, n, captions=None, control=True, seed=1):
                         autograd.randn(n, 3, SIZE, SIZE), steps=hp['sample_steps'],
                         objective='v', **cond)
     autograd.backend.set_rng_state(state)
-    return np.clip((x.numpy() + 1) / 2, 0, 1).astype(np.float32)
-
-
-def segment(images):
-    """The drawn object: pixels whose colour is far from the image's median (the background
-    covers most of it), farther than half the farthest pixel (and than 0.15)."""
-    background = np.median(images, axis=(2, 3), keepdims=True)
-    dist = np.sqrt(((images - background) ** 2).sum(axis=1, keepdims=True))
-    return dist > np.maximum(0.5 * dist.max(axis=(2, 3), keepdims=True), 0.15)
-
-
-def mask_iou(images, silhouettes):
-    """Mean over images of |A and S| / |A or S|, A = segment(image), S the silhouette."""
-    a, s = segment(images), np.asarray(silhouettes, bool)
-    inter, union = (a & s).sum(axis=(1, 2, 3)), (a | s).sum(axis=(1, 2, 3))
-    return float(np.mean(np.where(union > 0, inter / np.maximum(union, 1), 1.0)))
+    return to_unit(x).astype(np.float32)
 
 
 def evaluate(run, args, hp):
@@ -219,8 +203,8 @@ def evaluate(run, args, hp):
         'mask_iou_base_model': mask_iou(draw(run, both, hp, 2 * n, captions, False,
                                              args.seed + 4), silhouettes),
         'mask_iou_real': mask_iou(t.images[:n], t.silhouettes[:n]),
-        'accuracy': accuracy(net, fit(samples), SimpleNamespace(attrs=asked)),
-        'real_accuracy': accuracy(net, fit(t.images[:n]), t), 'n_samples': 2 * n}
+        'accuracy': attribute_accuracy(net, fit(samples), asked),
+        'real_accuracy': attribute_accuracy(net, fit(t.images[:n]), t.attrs), 'n_samples': 2 * n}
 
 
 def pictures(run, args, hp, samples, captions, controls):
@@ -281,8 +265,7 @@ def main(argv=None):
     pictures(run, args, hp, samples, captions, controls)
     write_samples(args.out, samples, 'controlnet')
     np.save(os.path.join(args.out, 'controls.npy'), controls)
-    with open(os.path.join(args.out, 'captions.txt'), 'w') as f:
-        f.write(''.join(c + '\n' for c in captions))
+    write_captions(args.out, captions)
     return write_metrics(args.out, {
         'settings': vars(args) | hp, **m, 'iou_by_step': run.iou, 'steps': run.steps,
         'train_seconds': round(train_seconds, 1), 'seconds': round(time.time() - began, 1)})
