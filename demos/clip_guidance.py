@@ -38,15 +38,15 @@ import minigen
 import minigen.nn.functional as F
 from minigen import viz
 from minigen.data.shapes import SIZES, VOCAB, make_shapes_of_sizes
-from minigen.diffusion import UNet, ddim_sample, diffusion_loss, freeze, linear_schedule, q_sample
+from minigen.diffusion import ddim_sample, diffusion_loss, freeze, linear_schedule, q_sample
 from minigen.diffusion.clip_guidance import CLIPGuidance, TARGETS
-from minigen.metrics import clip_score, load_feature_net
+from minigen.metrics import attribute_accuracy, clip_score, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
                                non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               write_metrics, write_samples)
+                               to_unit, write_captions, write_metrics, write_samples)
 import demos.clip
-from demos.text2img import accuracy
+import demos.ddpm
 
 PRESETS = {  # quick, seed 0: 559 s of CPU; colour 0.148 unguided, 0.844 at s = 300 (demos/README)
     'quick': dict(steps=1000, batch_size=32, lr=1e-3, warmup=100, ema=0.995, base_channels=16,
@@ -96,14 +96,6 @@ def parse_args(argv):
     return args
 
 
-def build_unet(net, time_cond='add'):
-    """demos.ddpm's UNet for `net` (resolution, base_channels, channel_mults): attention
-    at the lowest resolution, GroupNorm of 8 groups."""
-    res, mults = net['resolution'], net['channel_mults']
-    return UNet(3, attention_resolutions=(res // 2 ** (len(mults) - 1),), groups=8,
-                time_injection=time_cond, **net)
-
-
 def train(run, hp):
     """Algorithm 1 of Ho et al. (v target) on random batches, the EMA updated each step."""
     bar = viz.progress(range(run.step, run.end), 'DDPM')
@@ -127,24 +119,11 @@ def trained_model(args, hp):
     demos.ddpm run of --ddpm, or the one trained here (checkpointed in OUT; --resume
     continues it)."""
     if args.ddpm:
-        ckpt = minigen.load(args.ddpm if args.ddpm.endswith('.npz')
-                            else os.path.join(args.ddpm, 'checkpoint.npz'))
-        config = ckpt['config']
-        if ckpt.get('demo') != 'ddpm' or config['dataset'] != 'shapes' or config['class_cond']:
-            raise SystemExit(f"demos.clip_guidance: --ddpm {args.ddpm} is not an unconditional "
-                             f"demos.ddpm run on shapes")
-        unet = build_unet(config['net'], config['time_cond']).to(args.device)
-        ema = EMA(unet)
-        ema.load_state_dict(ckpt['state']['ema'])
-        ema.copy_to()
-        unet.diffusion_config = ckpt['extra']['diffusion_config']
-        return argparse.Namespace(unet=unet.eval(), schedule=linear_schedule(config['T']),
-                                  objective=config['objective'],
-                                  losses=list(ckpt['extra']['losses']))
+        return demos.ddpm.load_run(args.ddpm, args.device, 'shapes', 'clip_guidance')
     autograd.manual_seed(args.seed)
     net = {k: hp[k] for k in ('resolution', 'base_channels', 'channel_mults')}
     data = make_shapes_of_sizes(hp['n_train'], hp['sizes'], hp['resolution'], args.seed, 1.3)
-    unet = build_unet(net).to(args.device)
+    unet = demos.ddpm.build_unet(net).to(args.device)
     opt = Adam(unet.parameters(), lr=hp['lr'])
     run = argparse.Namespace(unet=unet, opt=opt, schedule=linear_schedule(1000), losses=[],
                              lr_schedule=LambdaLR(opt, linear_warmup(hp['warmup'])),
@@ -219,7 +198,7 @@ def draw(model, guide, captions, scale, x_T, args, hp, batch=128):
             model.objective, args.target, preprocess=to_clip(model.unet.resolution))
         x = ddim_sample(net, model.schedule, x_T[i:i + batch], steps=hp['sample_steps'],
                         objective=model.objective)
-        out.append(np.clip((x.numpy() + 1) / 2, 0, 1))
+        out.append(to_unit(x))
     return np.concatenate(out).astype(np.float32)
 
 
@@ -228,7 +207,7 @@ def score(images, prompts, clip, net):
     both on the images enlarged to 32x32."""
     up, _ = fit_to_feature_net(images, 'shapes')
     return {'clip_score': clip_score(up, prompts.captions, clip),
-            'accuracy': accuracy(net, up, prompts)}
+            'accuracy': attribute_accuracy(net, up, prompts.attrs)}
 
 
 def pictures(samples, rows, prompts, model, out, k=8):
@@ -274,8 +253,7 @@ def main(argv=None):
     best = int(np.argmax(colour))
     pictures(samples, rows, prompts, model, args.out)
     write_samples(args.out, samples[best], 'clip_guidance')
-    with open(os.path.join(args.out, 'captions.txt'), 'w') as f:
-        f.write(''.join(c + '\n' for c in prompts.captions))
+    write_captions(args.out, prompts.captions)
     return write_metrics(args.out, {
         'settings': vars(args) | hp, 'step': len(model.losses), 'resolution': res,
         'by_scale': rows, 'real_images': score(prompts.images, prompts, clip, net),

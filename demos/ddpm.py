@@ -47,6 +47,7 @@ from types import SimpleNamespace
 import numpy as np
 
 import autograd
+import minigen
 from minigen import viz
 from minigen.data.shapes import SIZES
 from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, predict_x0,
@@ -128,11 +129,10 @@ def setup(args, hp):
                               n_train=args.n_train if args.dataset == 'shapes' else 8000,
                               n_held=hp['samples'], data_dir=args.data_dir, demo='ddpm',
                               shapes_sizes=hp['sizes'])
-    C, res, mults = data.train.shape[1], hp['resolution'], hp['channel_mults']
-    net = dict(resolution=res, base_channels=hp['base_channels'], channel_mults=mults)
-    model = UNet(in_channels=C, attention_resolutions=(res // 2 ** (len(mults) - 1),), groups=8,
-                 time_injection=hp['time_cond'], **net,  # attention at the lowest resolution
-                 num_classes=len(data.class_names) if args.class_cond else None).to(args.device)
+    C, res = data.train.shape[1], hp['resolution']
+    net = dict(resolution=res, base_channels=hp['base_channels'], channel_mults=hp['channel_mults'])
+    model = build_unet(net, C, hp['time_cond'],
+                       len(data.class_names) if args.class_cond else None).to(args.device)
     opt = Adam(model.parameters(), lr=hp['lr'])
     run = SimpleNamespace(data=data, C=C, res=res, model=model, opt=opt, losses=[], previews={},
                           lr_schedule=LambdaLR(opt, linear_warmup(hp['warmup'])),
@@ -161,6 +161,35 @@ def setup(args, hp):
                                 device=args.device)
     run.preview_t = [int(f * args.timesteps) for f in PREVIEW]
     return run
+
+
+def build_unet(net, channels=3, time_cond='add', num_classes=None):
+    """The UNet for `net` (resolution, base_channels, channel_mults): attention at the
+    lowest resolution, GroupNorm of 8 groups."""
+    res, mults = net['resolution'], net['channel_mults']
+    return UNet(in_channels=channels, attention_resolutions=(res // 2 ** (len(mults) - 1),),
+                groups=8, time_injection=time_cond, num_classes=num_classes, **net)
+
+
+def load_run(path, device='cpu', dataset=None, asked_by='ddpm'):
+    """An unconditional demos.ddpm run (its --out folder or checkpoint) for another demo
+    to sample: its EMA UNet in eval mode, schedule, objective, config and training losses.
+    Anything else (another demo's checkpoint, a --class-cond run, or one not on `dataset`)
+    is refused, naming the demo that `asked_by` it."""
+    ckpt = minigen.load(path if path.endswith('.npz') else os.path.join(path, 'checkpoint.npz'))
+    config = ckpt['config']
+    if ckpt.get('demo') != 'ddpm' or config['class_cond'] or dataset not in (None,
+                                                                             config['dataset']):
+        raise SystemExit(f"demos.{asked_by}: {path} is not an unconditional demos.ddpm run"
+                         + (f" on {dataset}" if dataset else ''))
+    unet = build_unet(config['net'], config['channels'], config['time_cond']).to(device)
+    ema = EMA(unet)
+    ema.load_state_dict(ckpt['state']['ema'])
+    ema.copy_to()
+    unet.diffusion_config = ckpt['extra']['diffusion_config']
+    return SimpleNamespace(unet=unet.eval(), schedule=linear_schedule(config['T']),
+                           objective=config['objective'], config=config,
+                           losses=list(ckpt['extra']['losses']))
 
 
 def run_state(run):
