@@ -50,9 +50,8 @@ import autograd
 import minigen
 from minigen import viz
 from minigen.data.shapes import SIZES
-from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, predict_x0,
-                               q_sample, ddim_sample, ddpm_sample, ClassifierFreeGuidance,
-                               TimestepLoss, UNet)
+from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, ddim_sample,
+                               ddpm_sample, ClassifierFreeGuidance, TimestepLoss, UNet, X0Preview)
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, held_out_quality,
@@ -134,7 +133,7 @@ def setup(args, hp):
     model = build_unet(net, C, hp['time_cond'],
                        len(data.class_names) if args.class_cond else None).to(args.device)
     opt = Adam(model.parameters(), lr=hp['lr'])
-    run = SimpleNamespace(data=data, C=C, res=res, model=model, opt=opt, losses=[], previews={},
+    run = SimpleNamespace(data=data, C=C, res=res, model=model, opt=opt, losses=[],
                           lr_schedule=LambdaLR(opt, linear_warmup(hp['warmup'])),
                           ema=EMA(model, decay=hp['ema']), schedule=linear_schedule(args.timesteps),
                           by_t=TimestepLoss(args.timesteps, buckets=20),
@@ -152,14 +151,16 @@ def setup(args, hp):
         run.losses, run.model.diffusion_config = list(saved['losses']), saved['diffusion_config']
         run.by_t.total = np.array(saved['by_t_total'])
         run.by_t.count = np.array(saved['by_t_count'])
-        run.previews = {int(k): v for k, v in saved['previews'].items()}
     # fixed images and noise for the x0_hat previews (their own generator: resuming is exact)
     rng = np.random.default_rng(args.seed + 1)
     pick = autograd.tensor(rng.choice(len(data.train), 4, replace=False), device=args.device)
-    run.p_x0, run.p_y = run.x[pick], (run.y[pick] if args.class_cond else None)
-    run.p_eps = autograd.tensor(rng.standard_normal(run.p_x0.shape).astype(np.float32),
-                                device=args.device)
-    run.preview_t = [int(f * args.timesteps) for f in PREVIEW]
+    eps = autograd.tensor(rng.standard_normal((4, C, res, res)).astype(np.float32),
+                          device=args.device)
+    run.x0_preview = X0Preview(run.schedule, run.x[pick], eps,
+                               [int(f * args.timesteps) for f in PREVIEW],
+                               run.y[pick] if args.class_cond else None)
+    if saved:
+        run.x0_preview.history = {int(k): v for k, v in saved['previews'].items()}
     return run
 
 
@@ -200,7 +201,7 @@ def checkpoint_extra(run):
     """What the checkpoint keeps beside the state: the histories, previews and the
     diffusion settings the samplers read."""
     return {'losses': np.array(run.losses), 'by_t_total': run.by_t.total,
-            'by_t_count': run.by_t.count, 'previews': {str(k): v for k, v in run.previews.items()},
+            'by_t_count': run.by_t.count, 'previews': {str(k): v for k, v in run.x0_preview.history.items()},
             'diffusion_config': run.model.diffusion_config}
 
 
@@ -246,20 +247,14 @@ def train(run, args, hp):
 def preview(run, args, objective):
     """x0_hat of the EMA model for the preview images at each preview t: kept for
     x0_previews.png and written to previews/x0_stepNNNNNN.png beside the x_t it saw."""
-    n, k = run.p_x0.shape[0], len(run.preview_t)
-    t = autograd.tensor(np.repeat(run.preview_t, n), dtype=autograd.int64, device=args.device)
-    x_t = q_sample(run.schedule, autograd.cat([run.p_x0] * k), t, autograd.cat([run.p_eps] * k))
-    cond = {} if run.p_y is None else {'y': autograd.cat([run.p_y] * k)}
-    with run.ema.average_parameters(), autograd.no_grad():
+    with run.ema.average_parameters():
         run.model.train(False)
-        hat = predict_x0(run.schedule, x_t, t, run.model(x_t, t, **cond), objective).clip(-1, 1)
+        x_t, hat = run.x0_preview(run.model, objective, step=run.step)
         run.model.train(True)
-    shape = (k, n) + run.p_x0.shape[1:]
-    x_t, hat = to_unit(x_t.numpy().reshape(shape)), to_unit(hat.numpy().reshape(shape))
-    run.previews[run.step] = hat[:, 0]
     viz.save_image(np.concatenate([x_t, hat], 1).reshape((-1,) + hat.shape[2:]),
                    os.path.join(args.out, 'previews', f'x0_step{run.step:06d}.png'),
-                   nrow=2 * n, row_labels=[f't = {t_}' for t_ in run.preview_t])
+                   nrow=2 * hat.shape[1],
+                   row_labels=[f't = {t}' for t in run.x0_preview.timesteps])
 
 
 def guided(run, args, scale):
@@ -310,15 +305,9 @@ def draw(run, args, hp, samples, trajectory):
                     os.path.join(out, 'loss_vs_t.png'), log_y=True,
                     title='loss against t (all training steps)', xlabel='t')
     # x0_previews.png: one image's x_t at each preview t, then its x0_hat at each kept step
-    k, kept = len(run.preview_t), sorted(run.previews)
-    x_t = q_sample(run.schedule, autograd.cat([run.p_x0[:1]] * k),
-                   autograd.tensor(run.preview_t, dtype=autograd.int64, device=args.device),
-                   autograd.cat([run.p_eps[:1]] * k))
-    first = to_unit(run.p_x0[:1].numpy())
-    rows = [to_unit(x_t.numpy())] + [run.previews[s] for s in kept]
-    viz.save_image(np.concatenate([np.concatenate([first, r]) for r in rows]),
-                   os.path.join(out, 'x0_previews.png'), nrow=k + 1,
-                   row_labels=['x_t'] + [f'step {s}' for s in kept])
+    grid, labels = run.x0_preview.progress_grid()
+    viz.save_image(grid, os.path.join(out, 'x0_previews.png'), nrow=len(PREVIEW) + 1,
+                   row_labels=labels)
     return {'loss_vs_t': {int(c): float(v) for c, v in zip(centres[seen], mean_loss[seen])}}
 
 

@@ -4,6 +4,7 @@ latent diffusion and text-to-image).
 Read in this order:
     schedule.py   beta_t and everything derived from it (alpha_bar_t, posterior coefficients)
     process.py    q(x_t | x_0), the eps / x0 / v targets, the training loss (Algorithm 1)
+    previews.py   x0_hat of fixed images at a few noise levels, watched as training goes
     samplers.py   DDPM (Algorithm 2), DDIM
     guidance.py   classifier-free guidance: condition dropout, the guided prediction
     unet.py       the DDPM UNet, eps_theta(x_t, t [, y, context])
@@ -24,6 +25,7 @@ from .schedule import (NoiseSchedule, linear_schedule, cosine_schedule,  # noqa:
                        schedule_from_config)
 from .process import (q_sample, q_posterior, training_target, split_prediction,  # noqa: F401
                       predict_x0, diffusion_loss, TimestepLoss)
+from .previews import X0Preview  # noqa: F401
 from .samplers import (ddpm_sample, ddim_sample, ddpm_step, ddim_step, ddim_sigma,  # noqa: F401
                        check_model)
 from .guidance import ClassifierFreeGuidance, drop_condition, null_like  # noqa: F401
