@@ -43,8 +43,9 @@ from minigen.diffusion.clip_guidance import CLIPGuidance, TARGETS
 from minigen.metrics import attribute_accuracy, clip_score, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               to_unit, write_captions, write_metrics, write_samples)
+                               fixed_noise, non_negative_float, parse_run_args, positive_int,
+                               resolve_preset, to_unit, write_captions, write_metrics,
+                               write_samples)
 import demos.clip
 import demos.ddpm
 
@@ -240,8 +241,7 @@ def main(argv=None):
     clip_seconds = time.time() - began - train_seconds
     res = model.unet.resolution
     prompts = make_shapes_of_sizes(hp['samples'], hp['sizes'], res, args.seed + 777, 1.3)
-    x_T = autograd.tensor(np.random.default_rng(args.seed + 1).standard_normal(
-        (len(prompts.captions), 3, res, res)).astype(np.float32), device=args.device)
+    x_T = fixed_noise(args.seed + 1, (len(prompts.captions), 3, res, res), args.device)
     net, rows, samples = load_feature_net('shapes'), [], []
     for s in sorted(set(hp['scales']) | {0.0}):   # always the unguided model (s = 0)
         start, cpu = time.time(), time.process_time()

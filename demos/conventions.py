@@ -357,6 +357,13 @@ def write_metrics(out, metrics, hide=('settings',)):
 
 # ----------------------------------------------------------------------------- quality figures
 
+def fixed_noise(seed, shape, device='cpu'):
+    """N(0, I) noise of `shape` (float32) from a generator of its own seeded `seed`: the
+    same x_T whatever ran before, e.g. one x_T shared by the panels of a guidance sweep."""
+    return autograd.tensor(np.random.default_rng(seed).standard_normal(shape).astype(
+        np.float32), device=device)
+
+
 def to_unit(x):
     """Images in [-1, 1] (a Tensor or an array), the range the diffusion demos' models
     work in, as a NumPy array in [0, 1]."""

@@ -54,10 +54,10 @@ from minigen.diffusion import (linear_schedule, diffusion_loss, drop_condition, 
                                ddpm_sample, ClassifierFreeGuidance, TimestepLoss, UNet, X0Preview)
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, held_out_quality,
-                               load_image_dataset, non_negative_float, parse_run_args,
-                               positive_float, positive_int, resolve_preset, to_unit, unit_float,
-                               write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fixed_noise,
+                               held_out_quality, load_image_dataset, non_negative_float,
+                               parse_run_args, positive_float, positive_int, resolve_preset,
+                               to_unit, unit_float, write_metrics, write_samples)
 
 # One place for every setting; a flag named like a key overrides it, and the dict under a
 # dataset's name overrides the preset for that dataset (demos/conventions.resolve_preset).
@@ -201,8 +201,8 @@ def checkpoint_extra(run):
     """What the checkpoint keeps beside the state: the histories, previews and the
     diffusion settings the samplers read."""
     return {'losses': np.array(run.losses), 'by_t_total': run.by_t.total,
-            'by_t_count': run.by_t.count, 'previews': {str(k): v for k, v in run.x0_preview.history.items()},
-            'diffusion_config': run.model.diffusion_config}
+            'by_t_count': run.by_t.count, 'diffusion_config': run.model.diffusion_config,
+            'previews': {str(k): v for k, v in run.x0_preview.history.items()}}
 
 
 def train(run, args, hp):
@@ -314,8 +314,7 @@ def draw(run, args, hp, samples, trajectory):
 def cfg_grid(run, args, hp, per_row=6):
     """cfg_grid.png: one row per class, one panel per guidance scale, the same x_T throughout."""
     names = run.data.class_names
-    x_T = autograd.tensor(np.random.default_rng(args.seed + 2).standard_normal(
-        (per_row, run.C, run.res, run.res)).astype(np.float32), device=args.device)
+    x_T = fixed_noise(args.seed + 2, (per_row, run.C, run.res, run.res), args.device)
     y = autograd.tensor(np.repeat(np.arange(len(names)), per_row), dtype=autograd.int64,
                         device=args.device)
     panels = []
@@ -334,8 +333,7 @@ def compare_samplers(run, args, hp, n=8):
     """samplers.png: the same x_T through DDPM (ancestral) and DDIM (eta 0) at T, T/10 and
     T/50 steps; returns the wall time of each."""
     T, timings, panels = run.schedule.T, {}, []
-    x_T = autograd.tensor(np.random.default_rng(args.seed + 3).standard_normal(
-        (n, run.C, run.res, run.res)).astype(np.float32), device=args.device)
+    x_T = fixed_noise(args.seed + 3, (n, run.C, run.res, run.res), args.device)
     net, cond = guided(run, args, args.guidance[-1]), class_labels(run, args, n)
     with run.ema.average_parameters():
         for name, eta in (('DDPM', 1.0), ('DDIM', 0.0)):

@@ -46,9 +46,10 @@ from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, diffusion_l
 from minigen.diffusion.text_to_image import freeze
 from minigen.metrics import attribute_accuracy, fid, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
-                               non_negative_float, parse_run_args, positive_int, resolve_preset,
-                               to_unit, write_captions, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fixed_noise,
+                               in_batches, non_negative_float, parse_run_args, positive_int,
+                               resolve_preset, to_unit, write_captions, write_metrics,
+                               write_samples)
 
 PRESETS = {
     'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=2400,
@@ -222,8 +223,7 @@ def pictures(run, args, hp):
     prompts = args.prompt or [run.seen.captions[i] for i in range(3)] + list(UNSEEN)
     grid = draw(run, [p for p in prompts for _ in range(k)], args, hp, args.seed + 1)
     viz.save_image(grid, os.path.join(out, 'prompts.png'), nrow=k, row_labels=prompts)
-    x_T = autograd.tensor(np.random.default_rng(args.seed + 2).standard_normal(
-        (len(prompts) * 2,) + run.ldm.latent_shape).astype(np.float32), device=run.device)
+    x_T = fixed_noise(args.seed + 2, (len(prompts) * 2,) + run.ldm.latent_shape, run.device)
     sweep = [draw(run, [p for p in prompts for _ in range(2)], args, hp, args.seed + 2, None, s,
                   x_T) for s in (1, 2, 4, 7)]
     viz.save_panels(sweep, [f's = {s}' for s in (1, 2, 4, 7)], os.path.join(out, 'guidance.png'),
