@@ -336,16 +336,12 @@ def main(argv=None):
     tail, label = slice(-20, None), next(iter(labels))
     metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'label': label,
                'step': step, 'train_seconds': round(train_seconds, 2),
-               'eval_seconds': round(eval_seconds, 2),
-               'knn_accuracy': trained[f'cls_{label}_knn'],
-               'linear_probe_accuracy': trained[f'cls_{label}_linear_probe'],
-               'random_knn_accuracy': random_init[f'cls_{label}_knn'],
-               'random_linear_probe_accuracy': random_init[f'cls_{label}_linear_probe'],
-               'knn_margin': round(trained[f'cls_{label}_knn']
-                                   - random_init[f'cls_{label}_knn'], 4),
-               'linear_probe_margin': round(trained[f'cls_{label}_linear_probe']
-                                            - random_init[f'cls_{label}_linear_probe'], 4),
-               'trained': trained, 'random_init': random_init, 'ln_K': math.log(hp['out_dim'])}
+               'eval_seconds': round(eval_seconds, 2)}
+    for probe in ('knn', 'linear_probe'):   # the class token's, trained against random
+        ours, base = trained[f'cls_{label}_{probe}'], random_init[f'cls_{label}_{probe}']
+        metrics |= {f'{probe}_accuracy': ours, f'random_{probe}_accuracy': base,
+                    f'{probe}_margin': round(ours - base, 4)}
+    metrics |= {'trained': trained, 'random_init': random_init, 'ln_K': math.log(hp['out_dim'])}
     if history['loss']:
         metrics |= {'first_loss': float(np.mean(history['loss'][:10])),
                     'final_loss': float(np.mean(history['loss'][tail])),
