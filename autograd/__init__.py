@@ -23,7 +23,7 @@ Example:
     >>> x.grad.numpy()
     array([2., 4., 6.], dtype=float32)
 """
-from . import allocator
+from . import allocator, parallel
 from .backend import gpu_available, set_default_device, get_default_device  # noqa: F401
 from .random import manual_seed  # noqa: F401
 from .function import Function, run_backward  # noqa: F401
@@ -43,6 +43,7 @@ from .gradcheck import gradcheck, gradgradcheck  # noqa: F401
 from .viz import draw_graph, to_dot  # noqa: F401
 
 allocator.keep_freed_memory()  # glibc: reuse freed arrays instead of fresh pages (allocator.py)
+parallel.openblas_threads_sleep_at_once()  # or our threads share cores with spinning ones
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,

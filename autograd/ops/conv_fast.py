@@ -36,12 +36,18 @@ changes; the Functions in conv.py run these unless called with fast=False.
 4. A stride-1 transposed convolution is a convolution (conv.py, (5)), so it takes 3.
    Building its columns from x is faster than writing W^T x, 9x the output, and
    scattering it back.
+
+5. Threads. BLAS runs the products on every core; the copies around them (padding, the
+   columns or row shifts) and the shifted additions are split over the channels across
+   CPU threads (parallel.over_rows, as PyTorch runs its copies), each channel's rows
+   whole, so the numbers do not depend on the split.
 """
 import threading
 
 import numpy as np
 
 from ..backend import array_module
+from ..parallel import over_rows
 from .conv import col2im
 
 _scratch = threading.local()  # one buffer per thread and (array library, dtype, slot)
@@ -64,8 +70,12 @@ def _pad_channel_major(x, shape, padding):
     xp = array_module(x)
     (H, W), (ph, pw) = x.shape[2:], padding
     x_pad = xp.zeros(shape, x.dtype)
-    x_pad[:, :, ph:ph + H, pw:pw + W] = x.transpose(1, 0, 2, 3)
+    over_rows(_copy, x_pad[:, :, ph:ph + H, pw:pw + W], x.transpose(1, 0, 2, 3))
     return x_pad
+
+
+def _copy(dst, src):
+    dst[...] = src
 
 
 def _channel_matrix(y, groups):
@@ -96,28 +106,39 @@ def _im2col(x, kernel, size, stride, padding, dilation):
     if windows.flags.c_contiguous:  # e.g. a 1x1 kernel on a channel-major x: no copy needed
         return windows
     cols = _scratch_array(xp, windows.shape, x.dtype)
-    cols[...] = windows  # the one copy
+    over_rows(_copy, cols, windows)  # the one copy
     return cols
 
 
 # --- 3: stride 1, row shifts ------------------------------------------------------------
 def _row_columns(x, kernel, size, padding, dilation):
-    """R (C, kh, N, H_out, Wp) of 3 for stride 1, and Wp. Each of its rows is a contiguous
-    run of x_pad (a fast copy). The rows have zeros on the left only (pw of them) and are
+    """R (C, kh, N, H_out, Wp) of 3 for stride 1, and Wp. Each of its rows is a row of x_pad
+    (a fast copy, written straight from x by _shifted_rows). The rows have zeros on the left only (pw of them) and are
     just wide enough that a patch reaching past a row's end reads the next row's left
     zeros (or past R's end: zero too), which serve as its right padding: Wp = W + pw for
     a 'same' conv, not W + 2 pw, so fewer columns are computed and dropped."""
     xp = array_module(x)
     (N, C, H, W), (ph, pw), (kh, kw), (dh, dw) = x.shape, padding, kernel, dilation
-    Hp = max(H + 2 * ph, size[0] + dh * (kh - 1))
     Wp = max(W + pw, size[1] + dw * (kw - 1) - pw, size[1])
-    x_pad = _pad_channel_major(x, (C, N, Hp, Wp), padding)
-    sc, sn, sh, sw = x_pad.strides
-    windows = xp.lib.stride_tricks.as_strided(  # windows[c, i, n, h, v] = x_pad[c, n, h + i d, v]
-        x_pad, shape=(C, kh, N, size[0], Wp), strides=(sc, dh * sh, sn, sh, sw))
-    rows = _scratch_array(xp, windows.shape, x.dtype)
-    rows[...] = windows
+    rows = _scratch_array(xp, (C, kh, N, size[0], Wp), x.dtype)
+    over_rows(lambda rows, x: _shifted_rows(rows, x, ph, pw, dh), rows, x.transpose(1, 0, 2, 3))
     return rows, Wp
+
+
+def _shifted_rows(rows, x, ph, pw, dh):
+    """rows[c, i, n, h, v] = x_pad[c, n, h + i dh, v] for channel-major x (C, N, H, W) zero-padded
+    by ph rows above and pw columns on the left, written without building x_pad: kernel row
+    i copies the rows of x it reaches and zeros the rest (one pass over rows, not three)."""
+    (H, W), (H_out, Wp) = x.shape[2:], rows.shape[3:]
+    for i in range(rows.shape[1]):
+        r = rows[:, i]
+        lo = min(max(ph - i * dh, 0), H_out)  # output rows h whose h + i dh falls inside x
+        hi = max(min(ph + H - i * dh, H_out), lo)
+        r[:, :, :lo] = 0
+        r[:, :, hi:] = 0
+        r[:, :, lo:hi, :pw] = 0
+        r[:, :, lo:hi, pw + W:] = 0
+        r[:, :, lo:hi, pw:pw + W] = x[:, :, lo + i * dh - ph:hi + i * dh - ph]
 
 
 def _conv_rows(x, w, b, size, padding, dilation, groups):
@@ -136,18 +157,30 @@ def _conv_rows(x, w, b, size, padding, dilation, groups):
     xp.matmul(w_stack, rows.reshape(G, Cg * kh, Q), out=Z)
     Z = Z.reshape(G, kw, C_out // G, Q)
     y = xp.empty((G, C_out // G, Q), x.dtype)
+    for g in range(G):  # each group's output channels, split over threads
+        if b is None:
+            over_rows(lambda y, Z: _add_shifted(y, Z, None, dw), y[g], Z[g].transpose(1, 0, 2))
+        else:
+            over_rows(lambda y, Z, b: _add_shifted(y, Z, b, dw), y[g], Z[g].transpose(1, 0, 2),
+                      b.reshape(G, C_out // G)[g])
+    y = y.reshape(C_out, N, size[0], Wp)
+    return y[..., :size[1]].transpose(1, 0, 2, 3)
+
+
+def _add_shifted(y, Z, b, dw):
+    """y[:, q] = sum_j Z[:, j, q + j dw] (+ b) for output channels y (C, Q) and the
+    product's kw blocks Z (C, kw, Q); terms past Z's end are zeros, left out."""
+    Q, kw = y.shape[1], Z.shape[1]
     L = max(Q - dw, 0)  # (W_1 R)[:, q + d] exists for q < L
     if kw == 1:
         y[...] = Z[:, 0]
     else:
-        xp.add(Z[:, 0, :, :L], Z[:, 1, :, dw:], out=y[..., :L])
-        y[..., L:] = Z[:, 0, :, L:]
+        array_module(y).add(Z[:, 0, :L], Z[:, 1, dw:], out=y[:, :L])
+        y[:, L:] = Z[:, 0, L:]
     for j in range(2, kw):
-        y[..., :max(Q - j * dw, 0)] += Z[:, j, :, j * dw:]
-    y = y.reshape(C_out, N, size[0], Wp)
+        y[:, :max(Q - j * dw, 0)] += Z[:, j, j * dw:]
     if b is not None:
-        y += b[:, None, None, None]
-    return y[..., :size[1]].transpose(1, 0, 2, 3)
+        y += b[:, None]
 
 
 def _weight_grad_rows(x, g, kernel, padding, dilation, groups):
@@ -163,11 +196,11 @@ def _weight_grad_rows(x, g, kernel, padding, dilation, groups):
     Q = N * H_out * Wp
     R = rows.reshape(G, C // G * kh, Q)
     g_pad = _pad_channel_major(g, (C_out, N, H_out, Wp), (0, 0)).reshape(G, C_out // G, Q)
-    gw = xp.empty((kw, G, C // G * kh, C_out // G), x.dtype)  # R dY^T: the faster order
+    gw = xp.empty((kw, G, C_out // G, C // G * kh), x.dtype)  # dY R^T: OpenBLAS's faster order
     for j in range(kw):
         L = max(Q - j * dw, 0)
-        xp.matmul(R[..., j * dw:j * dw + L], g_pad[..., :L].transpose(0, 2, 1), out=gw[j])
-    gw = gw.reshape(kw, G, C // G, kh, C_out // G).transpose(1, 4, 2, 3, 0)
+        xp.matmul(g_pad[..., :L], R[..., j * dw:j * dw + L].transpose(0, 2, 1), out=gw[j])
+    gw = gw.reshape(kw, G, C_out // G, C // G, kh).transpose(1, 2, 3, 4, 0)
     return xp.ascontiguousarray(gw).reshape(C_out, C // G, kh, kw)
 
 

@@ -36,6 +36,12 @@ CASES = {
                   [(5, 2, 4, 3), (5, 2, 6, 3), (5, 2, 6, 2)]),
     'causal_attention': (lambda q, k, v: ag.ops.attention.scaled_dot_product_attention(
         q, k, v, is_causal=True), [(3, 2, 4, 3), (3, 2, 4, 3), (3, 2, 4, 5)]),
+    'conv2d': (lambda x, w, b: ag.ops.conv.conv2d(x, w, b, padding=1), [(3, 4, 5, 6), (5, 4, 3, 3), (5,)]),
+    'conv2d_strided': (lambda x, w: ag.ops.conv.conv2d(x, w, stride=2, padding=1), [(3, 4, 5, 6), (5, 4, 3, 3)]),
+    'conv_transpose2d': (lambda x, w, b: ag.ops.conv.conv_transpose2d(x, w, b, stride=2, padding=1),
+                         [(3, 4, 5, 6), (4, 5, 4, 4), (5,)]),
+    'group_norm_silu': (lambda x, w, b: ag.ops.norm.group_norm_silu(x, 2, w, b),
+                        [(5, 4, 3, 3), (4,), (4,)]),
 }
 
 
@@ -47,6 +53,17 @@ def test_a_split_pass_equals_the_whole_pass(name, split):
     parallel.set_num_threads(3)
     for a, b in zip(_run(fn, shapes, seed=0), whole):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_split_forward_without_a_graph_equals_the_whole_one(split):
+    """group_norm_silu under no_grad takes its in-place path, split the same way."""
+    x = ag.tensor(np.random.default_rng(0).standard_normal((5, 4, 3, 3)).astype(np.float32))
+    outs = []
+    for threads in (1, 3):
+        parallel.set_num_threads(threads)
+        with ag.no_grad():
+            outs.append(ag.ops.norm.group_norm_silu(x, 2).numpy())
+    np.testing.assert_array_equal(*outs)
 
 
 def test_over_rows_covers_every_row_once_and_reraises(split):
