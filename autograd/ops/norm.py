@@ -233,9 +233,9 @@ class NormalizeSilu(Normalize):
             _standardize_into(x, axis, eps, xc, rstd, scratch=v)
             _affine(xc, rstd, gamma, beta, -1, out=v)  # v = -y
             e = _exp(v, out=s)
-            e += 1
-            xp.divide(-1, e, out=s)  # s' = -sigma(y)
-            xp.multiply(v, s, out=z)
+            xp.subtract(-1, e, out=e)  # -(1 + e)
+            xp.divide(v, e, out=z)     # z, as the lines above: the same numbers
+            xp.divide(1, e, out=s)     # s' = -sigma(y)
         split(rows, x, self.xc, self.rstd, v, self.s, z)
         return z.reshape(shape)
 
