@@ -42,10 +42,10 @@ from minigen.diffusion import ddim_sample, diffusion_loss, freeze, linear_schedu
 from minigen.diffusion.clip_guidance import CLIPGuidance, TARGETS
 from minigen.metrics import attribute_accuracy, clip_score, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               fixed_noise, non_negative_float, parse_run_args, positive_int,
-                               resolve_preset, to_unit, write_captions, write_metrics,
-                               write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, existing_path,
+                               fit_to_feature_net, fixed_noise, non_negative_float, parse_run_args,
+                               positive_int, resolve_preset, to_unit, write_captions,
+                               write_metrics, write_samples)
 import demos.clip
 import demos.ddpm
 
@@ -87,14 +87,12 @@ def parse_args(argv):
     ap.add_argument('--target', choices=TARGETS, default='x0',
                     help="what CLIP reads: the predicted x0 (default) or the noisy x_t (then "
                          "a noise-aware copy of the CLIP is trained first)")
-    ap.add_argument('--clip', metavar='PATH', help="demos.clip's run (folder or checkpoint)")
-    ap.add_argument('--ddpm', metavar='PATH', help="a demos.ddpm run on shapes, unconditional "
-                                                   "(folder or checkpoint): guide it, train none")
-    args = parse_run_args(ap, argv, steps_zero_means='sample the saved run')
-    for flag in ('clip', 'ddpm'):
-        if getattr(args, flag) and not os.path.exists(getattr(args, flag)):
-            ap.error(f'--{flag} {getattr(args, flag)}: no such file or folder')
-    return args
+    ap.add_argument('--clip', type=existing_path, metavar='PATH',
+                    help="demos.clip's run (folder or checkpoint)")
+    ap.add_argument('--ddpm', type=existing_path, metavar='PATH',
+                    help="a demos.ddpm run on shapes, unconditional (folder or checkpoint): "
+                         "guide it, train none")
+    return parse_run_args(ap, argv, steps_zero_means='sample the saved run')
 
 
 def train(run, hp):

@@ -39,10 +39,10 @@ from minigen.diffusion import (ClassifierFreeGuidance, ControlledUNet, ControlNe
                                linear_schedule, load_clip_text_encoder)
 from minigen.metrics import attribute_accuracy, load_feature_net, mask_iou
 from minigen.optim import Adam
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               halve, non_negative_float, parse_run_args, positive_float,
-                               positive_int, resolve_preset, to_unit, unit_float, write_captions,
-                               write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, existing_path,
+                               fit_to_feature_net, halve, non_negative_float, parse_run_args,
+                               positive_float, positive_int, resolve_preset, to_unit, unit_float,
+                               write_captions, write_metrics, write_samples)
 
 PRESETS = {
     'quick': dict(steps=400, control_steps=300, batch_size=32, lr=2e-3, control_lr=1e-3,
@@ -77,16 +77,12 @@ def parse_args(argv):
                              ('--checkpoint-every', positive_int, None)):
         ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--control', choices=('mask', 'outline'), default='mask')
-    ap.add_argument('--base', metavar='PATH', help="an earlier demos.controlnet run's "
-                    "checkpoint: its base model, frozen (skips stage 1)")
-    ap.add_argument('--clip', metavar='PATH', help="demos.clip's run: its frozen text tower")
+    ap.add_argument('--base', type=existing_path, metavar='PATH', help="an earlier "
+                    "demos.controlnet run's checkpoint: its base model, frozen (skips stage 1)")
+    ap.add_argument('--clip', type=existing_path, metavar='PATH',
+                    help="demos.clip's run: its frozen text tower")
     ap.add_argument('--timesteps', type=positive_int, default=1000)
-    args = parse_run_args(ap, argv)
-    for flag in ('base', 'clip'):
-        path = getattr(args, flag)
-        if path and not os.path.exists(path):
-            ap.error(f'--{flag} {path}: no such file or folder')
-    return args
+    return parse_run_args(ap, argv)
 
 
 def load_data(args, hp):

@@ -67,6 +67,14 @@ non_negative_float = _number(float, lambda v: v >= 0, 'non-negative')
 unit_float = _number(float, lambda v: 0 <= v <= 1, 'between 0 and 1')
 
 
+def existing_path(text):
+    """An argparse type: a path that exists (another run's folder or checkpoint), refused
+    at parse time (exit status 2) otherwise."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text}: no such file or folder")
+    return text
+
+
 def add_run_arguments(ap, name, presets=None, datasets=None, default_dataset=None,
                       checkpoints=False):
     """--preset (the keys of `presets`, default 'quick'), --dataset (its choices listed, even

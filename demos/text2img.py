@@ -46,10 +46,10 @@ from minigen.diffusion import (AutoencoderKL, LatentDiffusion, UNet, diffusion_l
 from minigen.diffusion.text_to_image import freeze
 from minigen.metrics import attribute_accuracy, fid, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fixed_noise,
-                               in_batches, non_negative_float, parse_run_args, positive_int,
-                               resolve_preset, to_unit, write_captions, write_metrics,
-                               write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, existing_path,
+                               fixed_noise, in_batches, non_negative_float, parse_run_args,
+                               positive_int, resolve_preset, to_unit, write_captions,
+                               write_metrics, write_samples)
 
 PRESETS = {
     'quick': dict(ae_steps=1200, ae_batch_size=16, ae_lr=2e-3, ae_channels=16, steps=2400,
@@ -82,7 +82,8 @@ def parse_args(argv):
                               'steps between checkpoints; SIGINT/SIGTERM also save')):
         ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--sampler', choices=('ddim', 'ddpm'), default='ddim')
-    ap.add_argument('--clip', metavar='PATH', help="demos.clip's run: its frozen text tower")
+    ap.add_argument('--clip', type=existing_path, metavar='PATH',
+                    help="demos.clip's run: its frozen text tower")
     ap.add_argument('--unconditional', action='store_true', help='no text (eq. 2)')
     ap.add_argument('--no-pooled', action='store_true',
                     help='cross-attention only (Stable Diffusion 1.x): no pooled caption in temb')
@@ -94,8 +95,6 @@ def parse_args(argv):
     args = parse_run_args(ap, argv)  # --device is the default device from here on
     if args.unconditional and (args.clip or args.prompt or args.negative):
         ap.error('--unconditional takes no --clip, --prompt or --negative')
-    if args.clip and not os.path.exists(args.clip):
-        ap.error(f'--clip {args.clip}: no such file or folder')
     if args.sample_steps is not None and args.sample_steps > args.timesteps:
         ap.error(f'--sample-steps {args.sample_steps}: DDIM takes at most --timesteps '
                  f'({args.timesteps}) steps')
