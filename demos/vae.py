@@ -41,10 +41,11 @@ from minigen import viz
 from minigen.autoencoders.vae import VAE, gaussian_kl, kl_warmup
 from minigen.optim import Adam
 
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
-                               load_image_dataset, non_negative_float, parse_run_args,
-                               positive_int, reconstruction_quality, resolve_preset,
-                               sample_quality, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fresh_streams,
+                               in_batches, load_image_dataset, non_negative_float,
+                               parse_run_args, positive_int, reconstruction_quality,
+                               resolve_preset, run_ends, sample_quality, write_metrics,
+                               write_samples)
 
 PRESETS = {'quick': dict(steps=800, steps_2d=3000, batch_size=64, warmup=200, beta=1.0,
                          lr=1e-3, latent_dim=16, samples=2000, iw_samples=100,
@@ -82,24 +83,6 @@ def normal_quantiles(p):
         below = 0.5 * (1 + erf(mid / math.sqrt(2))) < p
         lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
     return (lo + hi) / 2
-
-
-def fresh_streams(names, seed):
-    """One random stream per run, seeded seed, seed + 100, ...: each run's RNG state."""
-    streams = {}
-    for i, name in enumerate(names):
-        autograd.manual_seed(seed + 100 * i)
-        streams[name] = autograd.backend.get_rng_state()
-    return streams
-
-
-def run_ends(history, hp, saved):
-    """The step each run trains to: where an interrupted run was heading (saved 'until'),
-    else its steps more; a run's step count is the length of its history."""
-    if saved.get('until') is not None:
-        return dict(saved['until'])
-    return {name: len(history[f'{name}_recon']) + hp[key]
-            for name, key in (('vae2d', 'steps_2d'), ('vae', 'steps'))}
 
 
 def train(models, opts, x_train, hp, history, streams, run, device):
@@ -198,7 +181,8 @@ def main(argv=None):
     streams = saved.get('streams') or fresh_streams(models, args.seed)
 
     start = time.time()
-    run.until = run_ends(history, hp, saved)
+    run.until = run_ends({k: history[f'{k}_recon'] for k in models},
+                         {'vae2d': hp['steps_2d'], 'vae': hp['steps']}, saved)
     with run:
         step = train(models, opts, data.train, hp, history, streams, run, args.device)
     train_seconds = time.time() - start
