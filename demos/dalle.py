@@ -34,13 +34,14 @@ from minigen.autoregressive import DALLE, DiscreteVAE, draw_candidates, perplexi
 from minigen.autoregressive.dvae import temperature
 from minigen.data.compositions import HELD_OUT_PAIRS
 from minigen.data.tokenizer import Tokenizer
-from minigen.metrics import load_feature_net
+from minigen.metrics import attribute_accuracy, load_feature_net
 from minigen.optim import Adam
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, in_batches,
-                               non_negative_float, parse_run_args, positive_float, positive_int,
-                               resolve_preset, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, existing_path,
+                               in_batches, non_negative_float, parse_run_args, positive_float,
+                               positive_int, resolve_preset, write_captions, write_metrics,
+                               write_samples)
 import demos.clip
-from demos.text2img import UNSEEN, accuracy, load_data
+from demos.text2img import UNSEEN, load_data
 
 PRESETS = {  # quick: 541 s of CPU, colour 0.92 / shape 0.56 after reranking (demos/README)
     'quick': dict(dvae_steps=800, dvae_batch_size=32, dvae_lr=2e-3, hidden=(32, 64),
@@ -78,11 +79,9 @@ def parse_args(argv):
         ap.add_argument(flag, type=kind, help=what)
     ap.add_argument('--temperature', type=non_negative_float, default=1.0)
     ap.add_argument('--top-k', type=positive_int, help='sample among the k likeliest codes')
-    ap.add_argument('--clip', metavar='PATH', help="demos.clip's run (folder or checkpoint)")
-    args = parse_run_args(ap, argv)
-    if args.clip and not os.path.exists(args.clip):
-        ap.error(f'--clip {args.clip}: no such file or folder')
-    return args
+    ap.add_argument('--clip', type=existing_path, metavar='PATH',
+                    help="demos.clip's run (folder or checkpoint)")
+    return parse_run_args(ap, argv)
 
 
 def train_dvae(run, hp):
@@ -171,16 +170,16 @@ def evaluate(run, args, hp, clip):
     net, m = load_feature_net('shapes'), {}
     for part, rows in (('', slice(0, n_seen + n_held)), ('_seen', slice(0, n_seen)),
                        ('_held_out_compositions', slice(n_seen, n_seen + n_held))):
-        every = argparse.Namespace(attrs={a: np.repeat(v[rows], k) for a, v in attrs.items()})
-        m[f'accuracy_before_rerank{part}'] = accuracy(
-            net, images[rows].reshape(-1, *images.shape[2:]), every)
-        m[f'accuracy_after_rerank{part}'] = accuracy(
-            net, kept[rows], argparse.Namespace(attrs={a: v[rows] for a, v in attrs.items()}))
+        m[f'accuracy_before_rerank{part}'] = attribute_accuracy(
+            net, images[rows].reshape(-1, *images.shape[2:]),
+            {a: np.repeat(v[rows], k) for a, v in attrs.items()})
+        m[f'accuracy_after_rerank{part}'] = attribute_accuracy(
+            net, kept[rows], {a: v[rows] for a, v in attrs.items()})
     real = np.concatenate([run.seen.images[:n_seen], run.held.images[:n_held]])
     with autograd.no_grad():
         rec = in_batches(run.dvae.reconstruct, real, run.device)
-    m |= {'accuracy_real': accuracy(net, real, argparse.Namespace(attrs=attrs)),
-          'accuracy_dvae_reconstructions': accuracy(net, rec, argparse.Namespace(attrs=attrs)),
+    m |= {'accuracy_real': attribute_accuracy(net, real, attrs),
+          'accuracy_dvae_reconstructions': attribute_accuracy(net, rec, attrs),
           'dvae_perplexity': perplexity(run.dvae.encode(autograd.tensor(real)), hp['num_codes']),
           'dvae_reconstruction_mse': float(((rec - real) ** 2).mean()),
           'sample_perplexity': perplexity(tokens, hp['num_codes']),
@@ -230,8 +229,7 @@ def main(argv=None):
     pictures(run, args, hp, clip)
     samples, captions, m = evaluate(run, args, hp, clip)
     write_samples(args.out, samples, 'dalle')
-    with open(os.path.join(args.out, 'captions.txt'), 'w') as f:
-        f.write(''.join(c + '\n' for c in captions))
+    write_captions(args.out, captions)
     final = np.mean(run.losses[-50:], axis=0) if run.losses else [None, None]
     return write_metrics(args.out, {
         'settings': vars(args) | hp, 'dvae_step': run.dvae_step, 'transformer_step': run.step,
