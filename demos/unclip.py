@@ -33,13 +33,14 @@ from minigen import viz
 from minigen.data.compositions import HELD_OUT_PAIRS
 from minigen.diffusion import UNet, cosine_schedule, linear_schedule
 from minigen.diffusion.unclip import DiffusionPrior, PriorMLP, UnCLIPDecoder, slerp
-from minigen.metrics import load_feature_net
+from minigen.metrics import attribute_accuracy, load_feature_net
 from minigen.optim import Adam, EMA, LambdaLR, linear_warmup
-from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, fit_to_feature_net,
-                               halve, non_negative_float, parse_run_args, positive_int,
-                               resolve_preset, write_metrics, write_samples)
+from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, existing_path,
+                               fit_to_feature_net, halve, non_negative_float, parse_run_args,
+                               positive_int, resolve_preset, to_unit, write_captions,
+                               write_metrics, write_samples)
 import demos.clip
-from demos.text2img import UNSEEN, accuracy, load_data
+from demos.text2img import UNSEEN, load_data
 
 PRESETS = {  # quick, seed 0: colour 0.967, shape 0.513 (seen); ~21 min CPU (demos/README)
     'quick': dict(clip_steps=250, clip_batch_size=128, clip_n_train=20000, clip_width=32,
@@ -73,12 +74,10 @@ def parse_args(argv):
                              ('--clip-width', positive_int,
                               'CLIP here: ResNet widths W, 2W, 4W, text width 2W')):
         ap.add_argument(flag, type=kind, help=what)
-    ap.add_argument('--clip', metavar='PATH', help="demos.clip's run (folder or checkpoint)")
+    ap.add_argument('--clip', type=existing_path, metavar='PATH',
+                    help="demos.clip's run (folder or checkpoint)")
     ap.add_argument('--seeds', type=positive_int, default=6, help='columns of prompts.png')
-    args = parse_run_args(ap, argv)
-    if args.clip and not os.path.exists(args.clip):
-        ap.error(f'--clip {args.clip}: no such file or folder')
-    return args
+    return parse_run_args(ap, argv)
 
 
 def build(args, hp, embed_dim):
@@ -132,7 +131,7 @@ def decode(run, hp, z_i, seed, x_T=None):
     with run.ema.average_parameters():
         run.decoder.train(False)
         x = run.decoder.sample(z_i, hp['guidance'], hp['sample_steps'], x_T=x_T, seed=seed)
-    return np.clip((x.numpy() + 1) / 2, 0, 1).astype(np.float32)
+    return to_unit(x).astype(np.float32)
 
 
 def text_to_image(run, hp, captions, seed):
@@ -186,15 +185,15 @@ def evaluate(run, hp, seed):
     net, m = load_feature_net('shapes'), {'n_seen': n_seen, 'n_held_out': n_held}
     for part, rows, data in (('', slice(0, n_seen), run.seen),
                              ('_held_out_compositions', slice(n_seen, None), run.held)):
-        m[f'accuracy{part}'] = accuracy(net, samples[rows], data)
+        m[f'accuracy{part}'] = attribute_accuracy(net, samples[rows], data.attrs)
         m[f'prior_cosine{part}'] = float(np.sum(z_prior[rows] * z_true[rows], 1).mean())
         m[f'text_cosine_baseline{part}'] = float(np.sum(z_text[rows] * z_true[rows], 1).mean())
-        m[f'real_accuracy_16px{part}'] = accuracy(
-            net, fit_to_feature_net(halve(real[rows]), 'shapes')[0], data)
+        m[f'real_accuracy_16px{part}'] = attribute_accuracy(
+            net, fit_to_feature_net(halve(real[rows]), 'shapes')[0], data.attrs)
     k = max(1, n_seen // 4)  # the decoder alone, on the first quarter of the seen captions
     for name, z in (('true_image_embedding', z_true[:k]), ('text_embedding', z_text[:k])):
         x = fit_to_feature_net(decode(run, hp, z, seed + 2), 'shapes')[0]
-        m[f'accuracy_decoding_{name}'] = accuracy(net, x, run.seen)
+        m[f'accuracy_decoding_{name}'] = attribute_accuracy(net, x, run.seen.attrs)
     return samples, captions, m
 
 
@@ -233,8 +232,7 @@ def main(argv=None):
     pictures(run, args, hp)
     samples, captions, m = evaluate(run, hp, args.seed + 4)
     write_samples(args.out, samples, 'unclip')
-    with open(os.path.join(args.out, 'captions.txt'), 'w') as f:
-        f.write(''.join(c + '\n' for c in captions))
+    write_captions(args.out, captions)
     return write_metrics(args.out, {
         'settings': vars(args) | hp, 'prior_step': run.prior_step, 'decoder_step': run.step,
         'held_out_pairs': HELD_OUT_PAIRS, 'resolution': 16,
