@@ -12,6 +12,8 @@ Read in this order:
                demodulation, noise inputs, equalized learning rate (Karras et al. 2019, 2020)
     stylegan.py the style-based generator: learned constant, per-layer styles, toRGB
                skips, the truncation trick, style mixing
+    stylegan_discriminator.py  StyleGAN2's residual discriminator and the minibatch
+               standard deviation layer (Karras et al. 2018, 2020)
     pix2pix.py paired translation: the U-Net generator, the PatchGAN discriminator and its
                receptive field, cGAN + lambda L1 (Isola et al. 2017)
     cyclegan.py unpaired translation: two generators, two discriminators, least squares,
@@ -26,6 +28,7 @@ from .dcgan import (DCGANGenerator, DCGANDiscriminator, ConditionalBatchNorm2d, 
 from .sampling import sample, interpolate, class_grid  # noqa: F401
 from .stylegan_layers import MappingNetwork, ModulatedConv2d, modulated_conv2d  # noqa: F401
 from .stylegan import StyleGANGenerator, SynthesisNetwork, mix_styles  # noqa: F401
+from .stylegan_discriminator import StyleGANDiscriminator, minibatch_stddev  # noqa: F401
 from .pix2pix import (UNetGenerator, PatchDiscriminator, discriminator_objective,  # noqa: F401
                       generator_objective)
 from .cyclegan import CycleGAN, ImagePool, cycle_loss, identity_loss  # noqa: F401

@@ -64,7 +64,7 @@ def mix_styles(ws_1, ws_2, cutoff):
 class SynthesisNetwork(nn.Module):
     """ws (N, num_ws, w_dim) -> images (N, channels, R, R), from the learned constant."""
 
-    def __init__(self, w_dim=64, image_size=16, channels=1, width=64):
+    def __init__(self, w_dim=64, image_size=16, channels=1, width=64, noise_lr_multiplier=1.0):
         super().__init__()
         blocks = math.log2(image_size / 4)
         if image_size < 8 or blocks != int(blocks):
@@ -72,10 +72,12 @@ class SynthesisNetwork(nn.Module):
                              f"32, 64, ...), got {image_size}")
         self.image_size, self.w_dim = image_size, w_dim
         self.const = nn.Parameter(autograd.randn(width, 4, 4))
-        convs, torgbs, sizes = [ModulatedConv2d(width, width, w_dim)], [], [4]
+        conv = lambda: ModulatedConv2d(width, width, w_dim,
+                                       noise_lr_multiplier=noise_lr_multiplier)
+        convs, torgbs, sizes = [conv()], [], [4]
         for b in range(int(blocks) + 1):
             if b > 0:  # two convs at the doubled resolution
-                convs += [ModulatedConv2d(width, width, w_dim) for _ in range(2)]
+                convs += [conv() for _ in range(2)]
                 sizes += [4 * 2 ** b] * 2
             torgbs.append(ModulatedConv2d(width, channels, w_dim, kernel_size=1,
                                           demodulate=False, noise=False, activation=False))
@@ -120,12 +122,14 @@ class StyleGANGenerator(nn.Module):
     mixing_prob > 0 draws a second z per batch and mixes styles (for training)."""
 
     def __init__(self, z_dim=64, w_dim=64, image_size=16, channels=1, width=64,
-                 mapping_layers=2, mapping_lr_multiplier=0.01, w_avg_beta=0.995):
+                 mapping_layers=2, mapping_lr_multiplier=0.01, w_avg_beta=0.995,
+                 noise_lr_multiplier=1.0):
         super().__init__()
         self.z_dim, self.w_dim, self.image_size, self.channels = z_dim, w_dim, image_size, channels
         self.mapping = MappingNetwork(z_dim, w_dim, mapping_layers, mapping_lr_multiplier,
                                       w_avg_beta)
-        self.synthesis = SynthesisNetwork(w_dim, image_size, channels, width)
+        self.synthesis = SynthesisNetwork(w_dim, image_size, channels, width,
+                                          noise_lr_multiplier)
         self.num_ws = self.synthesis.num_ws
 
     def truncate(self, w, psi):

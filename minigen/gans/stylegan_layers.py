@@ -43,6 +43,9 @@ Noise inputs (StyleGAN sec. 2, "stochastic variation"): after each convolution a
 single-channel image of N(0, 1) per-pixel noise is added, scaled per channel by learned
 factors B (initialized at 0, so noise is switched on only where it helps):
     x_{n,c,p} <- x_{n,c,p} + B_c noise_{n,p}
+B can take an lr multiplier as the mapping network does (B = weight * lr_multiplier):
+at 16x16 MNIST, B learnt at the full rate makes the generator paint per-pixel speckle
+(demos/README.md, stylegan.py's probes), so the demo lets B learn 100 times slower.
 """
 import math
 
@@ -121,18 +124,25 @@ class MappingNetwork(nn.Module):
 
 class NoiseInjection(nn.Module):
     """x + B_c noise_{n,p}: per-pixel N(0, 1) noise, one image per example shared by the
-    channels, scaled per channel by learned B (zeros at init). `noise` (N, 1, H, W) may be
-    given; by default it is drawn from the engine's seeded generator."""
+    channels, scaled per channel by learned B (zeros at init), B = weight * lr_multiplier
+    (equalized learning rate: B moves lr_multiplier times as fast as with a plain
+    parameter). `noise` (N, 1, H, W) may be given; by default it is drawn from the
+    engine's seeded generator."""
 
-    def __init__(self, channels):
+    def __init__(self, channels, lr_multiplier=1.0):
         super().__init__()
         self.weight = nn.Parameter(autograd.zeros(channels))
+        self.lr_multiplier = lr_multiplier
+
+    def strength(self):
+        """B, the per-channel noise scales in use."""
+        return self.weight * self.lr_multiplier
 
     def forward(self, x, noise=None):
         n, c, h, w = x.shape
         if noise is None:
             noise = autograd.randn(n, 1, h, w, dtype=x.dtype, device=x.device)
-        return x + self.weight.reshape(1, c, 1, 1) * noise
+        return x + self.strength().reshape(1, c, 1, 1) * noise
 
 
 class ModulatedConv2d(nn.Module):
@@ -141,7 +151,7 @@ class ModulatedConv2d(nn.Module):
     toRGB is the same with k = 1, no demodulation, no noise and no activation."""
 
     def __init__(self, in_channels, out_channels, w_dim, kernel_size=3, demodulate=True,
-                 noise=True, activation=True):
+                 noise=True, activation=True, noise_lr_multiplier=1.0):
         super().__init__()
         self.affine = EqualizedLinear(w_dim, in_channels, bias_init=1.0)
         self.weight = nn.Parameter(autograd.randn(out_channels, in_channels, kernel_size,
@@ -150,7 +160,7 @@ class ModulatedConv2d(nn.Module):
         self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
         self.demodulate, self.activation = demodulate, activation
         self.padding = kernel_size // 2
-        self.noise = NoiseInjection(out_channels) if noise else None
+        self.noise = NoiseInjection(out_channels, noise_lr_multiplier) if noise else None
 
     def forward(self, x, w, noise=None):
         s = self.affine(w)
@@ -161,3 +171,20 @@ class ModulatedConv2d(nn.Module):
             y = self.noise(y, noise)
         y = y + self.bias.reshape(1, -1, 1, 1)
         return F.leaky_relu(y, 0.2) * LRELU_GAIN if self.activation else y
+
+
+class EqualizedConv2d(nn.Module):
+    """conv2d(x, W c) + b, c = 1 / sqrt(in_channels k^2), W ~ N(0, 1) (equalized learning
+    rate, as EqualizedLinear); same padding. The discriminator's layer
+    (stylegan_discriminator.py)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size=3, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(autograd.randn(out_channels, in_channels, kernel_size,
+                                                  kernel_size))
+        self.bias = nn.Parameter(autograd.zeros(out_channels)) if bias else None
+        self.weight_gain = 1 / math.sqrt(in_channels * kernel_size ** 2)
+        self.padding = kernel_size // 2
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.weight_gain, self.bias, 1, self.padding)

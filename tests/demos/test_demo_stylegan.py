@@ -63,7 +63,7 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
 
 
 @pytest.mark.parametrize('flags', [['--r1-every', '0'], ['--samples', '2'], ['--r1-gamma', '-1'],
-                                   ['--steps', '0'], ['--evals', '0']])
+                                   ['--steps', '0'], ['--evals', '0'], ['--noise-lr', '-1']])
 def test_bad_flags_are_refused_at_parse_time(flags, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(flags + ['--out', str(tmp_path / 'out')])

@@ -13,6 +13,7 @@ from autograd.testing import assert_forward_close, assert_gradients_close, tenso
 from minigen import optim
 from minigen.gans import DCGANDiscriminator, discriminator_loss, generator_loss, r1_penalty
 from minigen.gans.stylegan import StyleGANGenerator, SynthesisNetwork, mix_styles
+from minigen.gans.stylegan_discriminator import StyleGANDiscriminator, minibatch_stddev
 from minigen.gans.stylegan_layers import MappingNetwork, modulated_conv2d, pixel_norm
 from minigen.optim.ema import EMA
 
@@ -210,3 +211,82 @@ def test_bad_inputs_raise_clear_errors():
         G(ag.randn(2, 8), noise_mode='fixed')
     with pytest.raises(ValueError, match=r'expected ws of shape \(N, 4, 8\)'):
         G.synthesis(ag.randn(2, 3, 8))
+
+
+# --- the residual discriminator with minibatch stddev (stylegan_discriminator.py) ---------
+
+def numpy_minibatch_stddev(x, group_size, eps=1e-8):
+    """Progressive GANs sec. 3, written per group: example i is in group i mod (N / G)."""
+    n, c, h, w = x.shape
+    g = max(d for d in range(1, min(group_size, n) + 1) if n % d == 0)
+    out = np.empty((n, 1, h, w))
+    for j in range(n // g):
+        members = x[j::n // g]                                    # (G, C, H, W)
+        out[j::n // g] = np.sqrt(members.var(axis=0) + eps).mean()
+    return np.concatenate([x, out], axis=1)
+
+
+@st.composite
+def stddev_operands(draw):
+    n = draw(st.sampled_from([1, 2, 3, 4, 6, 8]))
+    c, h = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    return draw(tensors((n, c, h, h))), draw(st.sampled_from([1, 2, 4]))
+
+
+@given(stddev_operands())
+def test_minibatch_stddev_forward_matches_numpy(args):
+    x, group = args
+    assert_forward_close(lambda a: minibatch_stddev(a, group),
+                         lambda a: numpy_minibatch_stddev(a, group), x)
+
+
+@settings(max_examples=6)
+@given(stddev_operands())
+def test_minibatch_stddev_first_and_second_derivatives_match_central_differences(args):
+    x, group = args    # second derivatives too: R1 differentiates D's input gradient
+    assert_gradients_close(lambda a: minibatch_stddev(a, group), x, gradgrad=True)
+
+
+def test_minibatch_stddev_tells_a_collapsed_batch_from_a_varied_one():
+    varied = ag.tensor(np.random.default_rng(0).standard_normal((8, 4, 4, 4)))
+    collapsed = ag.tensor(np.repeat(varied.numpy()[:1], 8, axis=0))
+    assert minibatch_stddev(varied).numpy()[:, 4].min() > 0.5
+    np.testing.assert_allclose(minibatch_stddev(collapsed).numpy()[:, 4], 1e-4, rtol=1e-3)
+
+
+@pytest.mark.parametrize('size', [8, 16, 32])
+def test_residual_discriminator_shapes_and_r1(size):
+    """Per-example logits; R1's second derivatives reach every weight (not the biases:
+    the input gradient depends on them only through lrelu's piecewise-constant slope)."""
+    ag.manual_seed(7)
+    D = StyleGANDiscriminator(size, channels=3, width=4)
+    x = ag.randn(8, 3, size, size)
+    assert D(x).shape == (8,)
+    r1_penalty(D, x, gamma=1.0).backward()
+    for name, p in D.named_parameters():
+        if name.endswith('weight'):
+            assert p.grad is not None and np.isfinite(p.grad.numpy()).all(), name
+    assert np.abs(D.from_rgb.weight.grad.numpy()).sum() > 0
+
+
+def test_residual_discriminator_refuses_bad_inputs():
+    with pytest.raises(ValueError, match='StyleGANDiscriminator: image_size'):
+        StyleGANDiscriminator(image_size=12)
+    with pytest.raises(ValueError, match=r'StyleGANDiscriminator: expected images of shape'):
+        StyleGANDiscriminator(16, channels=1, width=4)(ag.randn(2, 3, 16, 16))
+
+
+def test_noise_strength_lr_multiplier_scales_its_value_and_gradient():
+    """B = weight * m: the output uses B, and d out / d weight is m times d out / d B."""
+    from minigen.gans.stylegan_layers import NoiseInjection
+    x, noise, up = ag.randn(2, 3, 4, 4), ag.randn(2, 1, 4, 4), ag.randn(2, 3, 4, 4)
+    grads = []
+    for m in (1.0, 0.01):
+        layer = NoiseInjection(3, lr_multiplier=m)
+        layer.weight.data[...] = np.array([1.0, -2.0, 3.0]) / m    # B = (1, -2, 3) for both
+        out = layer(x, noise)
+        np.testing.assert_allclose(out.numpy(), x.numpy() + np.array([1.0, -2.0, 3.0])
+                                   .reshape(1, 3, 1, 1) * noise.numpy(), rtol=1e-5, atol=1e-5)
+        (out * up).sum().backward()
+        grads.append(layer.weight.grad.numpy())
+    np.testing.assert_allclose(grads[1], 0.01 * grads[0], rtol=1e-4)
