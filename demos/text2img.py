@@ -243,11 +243,6 @@ def pictures(run, args, hp):
         viz.save_loss_curve(run.losses, os.path.join(out, 'loss.png'), label='v loss')
 
 
-def accuracy(net, images, data):
-    """minigen.metrics.attribute_accuracy against data.attrs (demos.dalle and unclip use it)."""
-    return attribute_accuracy(net, images, data.attrs)
-
-
 def step_seconds(run, hp, reps=2):
     """Seconds per training step (forward + backward) of the latent UNet on E(x) and of a
     pixel UNet of the same width on the same images x, with the same captions' context."""
@@ -277,10 +272,12 @@ def evaluate(run, args, hp):
     samples = draw(run, captions, args, hp, args.seed + 4)
     real = np.concatenate([run.seen.images[:n_seen], run.held.images[:n_held]])
     net = load_feature_net('shapes')
-    m = {'accuracy': accuracy(net, samples[:n_seen], run.seen),
-         'accuracy_held_out_compositions': accuracy(net, samples[n_seen:], run.held),
-         'real_accuracy': accuracy(net, run.seen.images[:n_seen], run.seen),
-         'real_accuracy_held_out_compositions': accuracy(net, run.held.images[:n_held], run.held),
+    seen, held = run.seen.attrs, run.held.attrs
+    m = {'accuracy': attribute_accuracy(net, samples[:n_seen], seen),
+         'accuracy_held_out_compositions': attribute_accuracy(net, samples[n_seen:], held),
+         'real_accuracy': attribute_accuracy(net, run.seen.images[:n_seen], seen),
+         'real_accuracy_held_out_compositions': attribute_accuracy(
+             net, run.held.images[:n_held], held),
          'fid': float(fid(net.features(real), net.features(samples))),
          'n_seen': n_seen, 'n_held_out': n_held}
     if args.clip:
