@@ -203,9 +203,11 @@ class NormalizeSilu(Normalize):
     other way to a sigmoid).
 
     Backward: dz/dy = silu'(y) = s (1 + y (1 - s)) with s = sigma(y) (product rule,
-    sigma' = s (1 - s)); the forward keeps v and s' = -s, and in those terms
-    silu'(y) = s' (v (1 + s') - 1). Normalize's closed form then carries
-    dL/dy = g silu'(y) to x, gamma and beta.
+    sigma' = s (1 - s)); in terms of v and s' = -s, silu'(y) = s' (v (1 + s') - 1).
+    Normalize's closed form then carries dL/dy = g silu'(y) to x, gamma and beta. The
+    forward keeps x - mu, 1 / sigma and s'; the backward recomputes v from x - mu (two
+    cheap passes, the same numbers) rather than keep it: one activation-sized array fewer
+    held from forward to backward, in every ResBlock twice.
 
     Each sample is normalized on its own (R holds no batch axis), so the forward is split
     over the batch across CPU threads (parallel.over_rows): the exp is compute-bound and
@@ -227,7 +229,7 @@ class NormalizeSilu(Normalize):
                 xp.divide(v, e, out=e)     # z
             split(rows, x, self.xc, self.rstd, v)
             return self.xc.reshape(shape)
-        self.v, self.s, z = v, xp.empty_like(x), xp.empty_like(x)
+        self.s, z = xp.empty_like(x), xp.empty_like(x)
 
         def rows(x, xc, rstd, v, s, z):
             _standardize_into(x, axis, eps, xc, rstd, scratch=v)
@@ -248,13 +250,16 @@ class NormalizeSilu(Normalize):
             dy = g.reshape(self.shape) * (s * (1 + y * (1 - s)))
             grads = closed_form_backward(self, dy, x.reshape(self.shape), gamma, beta)
         else:  # dL/dy = g silu'(y) = g s' (v (1 + s') - 1)
-            dy = array_module(g.data).add(self.s, 1)
-            dy *= self.v
+            xp = array_module(g.data)
+            gamma, beta = (None if p is None else p.data for p in (gamma, beta))
+            v = xp.empty_like(self.s)
+            _affine(self.xc, self.rstd, gamma, beta, -1, out=v)  # v as the forward had it
+            dy = xp.add(self.s, 1)
+            dy *= v
             dy -= 1
             dy *= self.s
             dy_as_g = dy.reshape(g.shape)  # a view: g is read in its own layout, not copied
             dy_as_g *= g.data
-            gamma, beta = (None if p is None else p.data for p in (gamma, beta))
             grads = [Tensor._make(a) for a in _fused_backward(self, dy, gamma, beta)]
         grads[0] = grads[0].reshape(x.shape)
         return tuple(grads) if params else grads[0]
