@@ -82,3 +82,29 @@ def test_over_rows_covers_every_row_once_and_reraises(split):
 
     with pytest.raises(ValueError, match='piece failed'):
         parallel.over_rows(fails, x)
+
+
+def test_openblas_workers_sleep_at_once_unless_the_user_chose():
+    """Importing autograd sets OpenBLAS's spin timeout to 2^4 cycles (parallel.py says why);
+    a value the user set beforehand is left as it is."""
+    import ctypes
+    import os
+    import subprocess
+    import sys
+    lib = parallel._loaded_openblas()
+    if lib is None:
+        pytest.skip('NumPy is not on OpenBLAS here')
+    lib.openblas_thread_timeout.restype = ctypes.c_int
+    assert lib.openblas_thread_timeout() == int(os.environ['OPENBLAS_THREAD_TIMEOUT'])
+    code = ('import ctypes, autograd; from autograd import parallel; '
+            'lib = parallel._loaded_openblas(); lib.openblas_thread_timeout.restype = ctypes.c_int; '
+            'print(lib.openblas_thread_timeout())')
+    env = {k: v for k, v in os.environ.items() if k != 'OPENBLAS_THREAD_TIMEOUT'}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, '-c', code], env=env, cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '4'
+    env['OPENBLAS_THREAD_TIMEOUT'] = '20'
+    out = subprocess.run([sys.executable, '-c', code], env=env, cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == '20'
