@@ -103,17 +103,27 @@ def _split(affine, params):
 
 # --- fused, for speed: the same numbers as the lines above, in fewer passes -------------
 def _sum(a, axes):
-    """a.sum(axis=axes, keepdims=True). Where `axes` are a's last ones and a is contiguous,
-    as matrix-vector products a[i] (M, n) @ ones(n), one per index i of the first axis:
-    BLAS does that 3-5x faster than NumPy's reduction (which sums pairwise, on one
-    thread), and one product per i gives each i the same sums however the first axis is
-    cut into pieces (a product over more rows may group a row's terms differently)."""
+    """a.sum(axis=axes, keepdims=True). Where `axes` are a's last ones, as matrix-vector
+    products with ones: BLAS does that 3-5x faster than NumPy's reduction (which sums
+    pairwise, on one thread).
+      * a contiguous: a[i] (M, n) @ ones(n), one product per index i of the first axis,
+        which gives each i the same sums however the first axis is cut into pieces (a
+        product over more rows may group a row's terms differently);
+      * a strided view whose last axis is contiguous (a conv's channel-major output seen
+        as (N, G, C/G, HW)): the last axis first, a @ ones, one product per matrix of
+        the stack (BLAS reads the rows where they are, no copy), then the few sums left."""
     xp, k = array_module(a), len(axes)
-    if not k or tuple(axes) != tuple(range(a.ndim - k, a.ndim)) or not a.flags.c_contiguous:
+    if not k or tuple(axes) != tuple(range(a.ndim - k, a.ndim)):
         return a.sum(axis=axes, keepdims=True)
-    n = math.prod(a.shape[a.ndim - k:])
-    rows = a.reshape(a.shape[0] if k < a.ndim else 1, math.prod(a.shape[1:a.ndim - k]), n)
-    return xp.matmul(rows, xp.ones(n, a.dtype)).reshape(a.shape[:a.ndim - k] + (1,) * k)
+    kept = a.shape[:a.ndim - k] + (1,) * k
+    if a.flags.c_contiguous:
+        n = math.prod(a.shape[a.ndim - k:])
+        rows = a.reshape(a.shape[0] if k < a.ndim else 1, math.prod(a.shape[1:a.ndim - k]), n)
+        return xp.matmul(rows, xp.ones(n, a.dtype)).reshape(kept)
+    if a.ndim < 2 or a.strides[-1] != a.itemsize:
+        return a.sum(axis=axes, keepdims=True)
+    s = xp.matmul(a, xp.ones(a.shape[-1], a.dtype))
+    return s.sum(axis=tuple(range(a.ndim - k, a.ndim - 1))).reshape(kept)
 
 
 def _normalized(fn, x, gamma, beta, scale=1):
@@ -127,8 +137,9 @@ def _normalized(fn, x, gamma, beta, scale=1):
 def _standardize(fn, x):
     """Keeps fn.xc = x - mu and fn.rstd = 1 / sigma; returns a scratch array like x
     (used for (x - mu)^2), which the output can take over."""
-    xp = array_module(x)
-    fn.xc, fn.rstd, y = xp.empty_like(x), xp.empty(_kept_shape(x.shape, fn.axis), x.dtype), xp.empty_like(x)
+    xp = array_module(x)  # (new arrays C-contiguous whatever x's layout: _sum's fast case)
+    fn.xc, y = xp.empty(x.shape, x.dtype), xp.empty(x.shape, x.dtype)
+    fn.rstd = xp.empty(_kept_shape(x.shape, fn.axis), x.dtype)
     _standardize_into(x, fn.axis, fn.eps, fn.xc, fn.rstd, y)
     return y
 
@@ -217,7 +228,7 @@ class NormalizeSilu(Normalize):
         xp = array_module(x)
         gamma, beta = _split(self.affine, params)
         shape, x, axis, eps = x.shape, x.reshape(self.shape), self.axis, self.eps
-        self.xc, v = xp.empty_like(x), xp.empty_like(x)
+        self.xc, v = xp.empty(x.shape, x.dtype), xp.empty(x.shape, x.dtype)  # C-contiguous
         self.rstd = xp.empty(_kept_shape(x.shape, axis), x.dtype)
         split = over_rows if 0 not in axis else _whole
         if not is_grad_enabled():  # no backward: x - mu's buffer becomes the output z
@@ -229,7 +240,7 @@ class NormalizeSilu(Normalize):
                 xp.divide(v, e, out=e)     # z
             split(rows, x, self.xc, self.rstd, v)
             return self.xc.reshape(shape)
-        self.s, z = xp.empty_like(x), xp.empty_like(x)
+        self.s, z = xp.empty_like(v), xp.empty_like(v)
 
         def rows(x, xc, rstd, v, s, z):
             _standardize_into(x, axis, eps, xc, rstd, scratch=v)

@@ -382,3 +382,21 @@ def test_batch_norm_bad_input_raises_and_changes_no_running_stat(device):
         F.batch_norm(ag.randn(4, 3, device=device), None, None, training=False)
     assert rm.numpy().tolist() == [0, 0, 0] and rv.numpy().tolist() == [1, 1, 1]
     assert rm._version == rv._version == 0
+
+
+def test_group_norm_of_a_channel_major_view_equals_that_of_its_contiguous_copy():
+    """A conv returns its output as a channel-major view; the norms read it in place (_sum's
+    strided case: the last axis by BLAS, then the rest) and must agree with the copy."""
+    from autograd.ops.norm import _sum
+    rng = np.random.default_rng(0)
+    cm = rng.standard_normal((8, 3, 4, 5))  # memory order (C, N, H, W)
+    view = cm.transpose(1, 0, 2, 3)  # (N, C, H, W), not contiguous
+    grouped = view.reshape(3, 2, 4, 20)
+    assert not grouped.flags.c_contiguous
+    np.testing.assert_allclose(_sum(grouped, (2, 3)), grouped.sum(axis=(2, 3), keepdims=True),
+                               rtol=1e-12)
+    w, b = ag.tensor(rng.standard_normal(8)), ag.tensor(rng.standard_normal(8))
+    for op in (F.group_norm, F.group_norm_silu):
+        np.testing.assert_allclose(op(ag.as_tensor(view), 2, w, b).numpy(),  # shares the view
+                                   op(ag.tensor(np.ascontiguousarray(view)), 2, w, b).numpy(),
+                                   rtol=1e-12, atol=1e-12)
