@@ -10,7 +10,8 @@ normalisation (minigen/gans/dcgan.py), trained with the non-saturating loss and 
     L_D = E softplus(-D(x)) + E softplus(D(G(z))) + [step % k == 0] k gamma/2 E ||grad_x D(x)||^2
     L_G = E softplus(-D(G(z))),   style mixing with probability 0.9 while training,
 
-Adam betas (0, 0.99), and an EMA of G's weights (minigen/optim/ema.py) that every picture
+noise strengths B learnt at 1/100 of the rate (--noise-lr 0.01: at the full rate G paints
+per-pixel speckle), Adam betas (0, 0.99), and an EMA of G's weights (minigen/optim/ema.py) that every picture
 and metric samples from. MNIST (the test split: 8,000 train, 2,000 held out) is padded 28
 -> 32 and 2x2-average-pooled to 16x16; for the MNIST classifier the 16x16 images (samples
 and real alike) are upsampled bilinearly to 32 and the 2-px padding cropped, back to 28x28;
@@ -18,6 +19,7 @@ and real alike) are upsampled bilinearly to 32 and the 2-px padding cropped, bac
 
     python -m demos.stylegan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--width W] [--ndf W] [--samples N] [--r1-gamma G] [--r1-every K]
+        [--lr LR] [--lr-d LR] [--noise-lr M]
         [--device cpu|cuda] [--checkpoint-every N] [--seed S] [--out out/stylegan] [--resume]
 
 Writes to --out: samples.png (64 fixed z), progress.gif, style_mixing.png (cell (i, j):
@@ -47,12 +49,12 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
                                parse_run_args, positive_float, positive_int, resolve_preset,
                                sample_quality, write_metrics, write_samples)
 
-PRESETS = {'quick': dict(steps=2400, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
-                         r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998, samples=1000, evals=3,
-                         checkpoint_every=300),
+PRESETS = {'quick': dict(steps=4800, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
+                         noise_lr=0.01, r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998,
+                         samples=1000, evals=6, checkpoint_every=400),
            'full': dict(steps=20000, batch_size=64, width=128, ndf=64, lr=2e-3, lr_d=2e-3,
-                        r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999, samples=2000, evals=10,
-                        checkpoint_every=1000)}
+                        noise_lr=0.01, r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999,
+                        samples=2000, evals=10, checkpoint_every=1000)}
 Z_DIM = W_DIM = 64
 SIZE = 16
 PSIS = (1.0, 0.7, 0.5, 0.0)
@@ -70,6 +72,8 @@ def parse_args(argv):
     ap.add_argument('--r1-every', type=positive_int, help='lazy R1: every K D steps')
     ap.add_argument('--lr', type=positive_float, help="G's Adam learning rate")
     ap.add_argument('--lr-d', type=positive_float, help="D's Adam learning rate")
+    ap.add_argument('--noise-lr', type=non_negative_float,
+                    help="lr multiplier of the noise strengths B (0: noise inputs off)")
     ap.add_argument('--evals', type=positive_int, help='evaluations (the last at the end)')
     add_run_arguments(ap, 'stylegan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
     args = parse_run_args(ap, argv, steps_zero_means='sample the saved run again')
@@ -185,7 +189,8 @@ def main(argv=None):
     real, floor = held[:hp['samples']], train_x[:hp['samples']]
     x = autograd.tensor(train_x * 2 - 1, device=args.device)  # [-1, 1]
     channels = train_x.shape[1]
-    G = StyleGANGenerator(Z_DIM, W_DIM, SIZE, channels, hp['width']).to(args.device)
+    G = StyleGANGenerator(Z_DIM, W_DIM, SIZE, channels, hp['width'],
+                          noise_lr_multiplier=hp['noise_lr']).to(args.device)
     D = DCGANDiscriminator(SIZE, channels, ndf=hp['ndf'], norm=None).to(args.device)
     opt_g = Adam(G.parameters(), lr=hp['lr'], betas=(0.0, 0.99))
     opt_d = Adam(D.parameters(), lr=hp['lr_d'], betas=(0.0, 0.99))
