@@ -3,7 +3,7 @@ float32, x.requires_grad: forward, .sum(), backward (see ../shared/BENCHMARKS.md
 
 AttnBlock(C), as in DDPM (Ho et al. 2020, arXiv:2006.11239):
     h = GroupNorm_8(x)                         reshaped to (B, C, HW)
-    q, k, v = W_qkv h + b_qkv                   a 1x1 conv with 3C outputs, split in three
+    q, k, v = W_qkv h + b_qkv                   a 1x1 conv with 3C outputs (one product), split in three
     w = softmax(q^T k / sqrt(C))                over the keys, (B, HW, HW)
     out = x + W_proj (v w^T) + b_proj           another 1x1 conv
 A 1x1 convolution is a matrix product over the channel axis, so both are written
@@ -28,7 +28,8 @@ def _uniform(shape, fan_in, device):
 def attn_block(params, x):
     gamma, beta, w_qkv, b_qkv, w_proj, b_proj = params
     h = F.group_norm(x, GROUPS, gamma, beta).reshape(B, C, H * W)
-    q, k, v = ((w @ h + b).transpose() for w, b in zip(w_qkv.chunk(3), b_qkv.chunk(3)))
+    qkv = (w_qkv @ h + b_qkv).reshape(B, 3, C, H * W)           # one product, as the reference
+    q, k, v = (qkv[:, i].transpose() for i in range(3))
     a = F.scaled_dot_product_attention(q, k, v)                  # (B, HW, C)
     return x + (w_proj @ a.transpose() + b_proj).reshape(B, C, H, W)
 

@@ -58,6 +58,13 @@ def matmul(a, b):
         # N, and B's gradient one product instead of N summed by the engine
         out = MatMul.apply(a.reshape(-1, a.shape[-1]), b)
         return out.reshape(a.shape[:-1] + (b.shape[-1],))
+    if a.ndim == 2 and b.ndim == 3 and not squeeze and b.size and a.shape[-1] == b.shape[-2]:
+        # (m, k) @ (N, k, n), a 1x1 convolution over a batch: one (m, k) @ (k, N n) product
+        # on b's matrices laid side by side (one copy of b) instead of N small ones, and
+        # both gradients one product each; the result is a (N, m, n) view of (m, N n)
+        (N, k, n), m = b.shape, a.shape[0]
+        out = MatMul.apply(a, b.permute(1, 0, 2).reshape(k, N * n))
+        return out.reshape(m, N, n).permute(1, 0, 2)
     out = MatMul.apply(a, b)
     if squeeze:
         out = out.reshape(out.shape[:-2] + tuple(n for i, n in zip((-2, -1), out.shape[-2:])

@@ -22,6 +22,17 @@ def test_matmul_matches_numpy_and_finite_differences(device, data):
     assert_gradients_close(ag.matmul, a, b)
 
 
+MATRIX_TIMES_BATCH = st.tuples(*[st.integers(1, 4)] * 4).map(
+    lambda s: [(s[0], s[1]), (s[3], s[1], s[2])])  # (m, k) @ (N, k, n): one product inside
+
+
+@given(data=st.data())
+def test_a_matrix_times_a_batch_matches_numpy_and_finite_differences(device, data):
+    a, b = data.draw(operands(2, input_shapes=MATRIX_TIMES_BATCH, device=device))
+    assert_forward_close(ag.matmul, np.matmul, a, b)
+    assert_gradients_close(ag.matmul, a, b)
+
+
 @settings(max_examples=6)
 @given(data=st.data())
 def test_matmul_second_derivative_matches_finite_differences(device, data):
