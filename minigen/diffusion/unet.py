@@ -35,7 +35,9 @@ As in Ho et al., the last conv of each residual branch and the output conv start
 so every block starts as the identity.
 
 Fused for speed: each SiLU(GN(.)) above is one nn.GroupNormSiLU layer (minigen/nn/norm.py),
-which computes the pair as a single op; its parameters and names are GroupNorm's.
+which computes the pair as a single op; its parameters and names are GroupNorm's. And the
+upsampling's conv3x3(nearest x2(x)) runs as four 2x2 convolutions of x, one per output
+phase (upsampled_conv3x3 below), with the same Conv2d parameters.
 """
 import math
 
