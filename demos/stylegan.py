@@ -19,7 +19,7 @@ and real alike) are upsampled bilinearly to 32 and the 2-px padding cropped, bac
 
     python -m demos.stylegan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--width W] [--ndf W] [--samples N] [--r1-gamma G] [--r1-every K]
-        [--lr LR] [--lr-d LR] [--noise-lr M]
+        [--lr LR] [--lr-d LR] [--noise-lr M] [--mbstd G]
         [--device cpu|cuda] [--checkpoint-every N] [--seed S] [--out out/stylegan] [--resume]
 
 Writes to --out: samples.png (64 fixed z), progress.gif, style_mixing.png (cell (i, j):
@@ -42,6 +42,7 @@ from minigen.gans import DCGANDiscriminator
 from minigen.gans.losses import discriminator_loss, generator_loss, r1_penalty
 from minigen.gans.sampling import sample
 from minigen.gans.stylegan import StyleGANGenerator, mix_styles
+from minigen.gans.stylegan_discriminator import MinibatchStdDiscriminator
 from minigen.optim import EMA, Adam
 
 from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, gan_log,
@@ -50,10 +51,10 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
                                sample_quality, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=4800, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
-                         noise_lr=0.01, r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998,
+                         noise_lr=0.01, mbstd=0, r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998,
                          samples=1000, evals=6, checkpoint_every=400),
            'full': dict(steps=20000, batch_size=64, width=128, ndf=64, lr=2e-3, lr_d=2e-3,
-                        noise_lr=0.01, r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999,
+                        noise_lr=0.01, mbstd=0, r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999,
                         samples=2000, evals=10, checkpoint_every=1000)}
 Z_DIM = W_DIM = 64
 SIZE = 16
@@ -74,6 +75,7 @@ def parse_args(argv):
     ap.add_argument('--lr-d', type=positive_float, help="D's Adam learning rate")
     ap.add_argument('--noise-lr', type=non_negative_float,
                     help="lr multiplier of the noise strengths B (0: noise inputs off)")
+    ap.add_argument('--mbstd', type=count, help="D's minibatch stddev group (0: none)")
     ap.add_argument('--evals', type=positive_int, help='evaluations (the last at the end)')
     add_run_arguments(ap, 'stylegan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
     args = parse_run_args(ap, argv, steps_zero_means='sample the saved run again')
@@ -191,14 +193,16 @@ def main(argv=None):
     channels = train_x.shape[1]
     G = StyleGANGenerator(Z_DIM, W_DIM, SIZE, channels, hp['width'],
                           noise_lr_multiplier=hp['noise_lr']).to(args.device)
-    D = DCGANDiscriminator(SIZE, channels, ndf=hp['ndf'], norm=None).to(args.device)
+    D = DCGANDiscriminator(SIZE, channels, ndf=hp['ndf'], norm=None)
+    D = (MinibatchStdDiscriminator(D, hp['mbstd']) if hp['mbstd'] else D).to(args.device)
     opt_g = Adam(G.parameters(), lr=hp['lr'], betas=(0.0, 0.99))
     opt_d = Adam(D.parameters(), lr=hp['lr_d'], betas=(0.0, 0.99))
     ema = EMA(G, decay=hp['ema'])
     z_fixed = autograd.randn(64, Z_DIM, device=args.device)
     z_eval = autograd.randn(hp['samples'], Z_DIM, device=args.device)
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}
-    config = {'dataset': args.dataset, 'width': hp['width'], 'ndf': hp['ndf'], 'size': SIZE}
+    config = {'dataset': args.dataset, 'width': hp['width'], 'ndf': hp['ndf'], 'size': SIZE,
+              'mbstd': hp['mbstd']}
     run = TrainingCheckpoints(args, 'stylegan', config, state, hp['checkpoint_every'],
                               extra=lambda: gan_log_extra(log))
     start, saved = run.resume()

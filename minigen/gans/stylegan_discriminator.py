@@ -22,7 +22,8 @@ constant feature map to each of the group's examples:
     sigma_g = mean_{c,h,w} sqrt(Var_{i in g}(x_{i,c,h,w}) + 1e-8)
 D then sees how varied a batch is; a generator that collapses onto a few modes gives a
 small sigma that D can tell from the reals', so collapse is penalized. The groups take
-examples i, i + N/G, i + 2N/G, ... (the official reshape).
+examples i, i + N/G, i + 2N/G, ... (the official reshape). MinibatchStdDiscriminator
+puts the same layer before the head of a DCGAN-shaped discriminator (demos.stylegan --mbstd).
 """
 import math
 
@@ -101,3 +102,25 @@ class StyleGANDiscriminator(nn.Module):
         h = lrelu(self.conv(h))
         h = lrelu(self.fc(h.reshape(x.shape[0], -1)))
         return self.out(h).reshape(x.shape[0])
+
+
+class MinibatchStdDiscriminator(nn.Module):
+    """A discriminator with features phi and a conv head psi (DCGANDiscriminator's shape),
+    given the minibatch stddev channel before its head: logit = psi([phi(x), sigma])."""
+
+    def __init__(self, base, group_size=4):
+        super().__init__()
+        head = base.head
+        out_ch, in_ch, k, _ = head.weight.shape
+        self.image_size, self.channels = base.image_size, base.channels
+        self.features, self.group_size = base.features, group_size
+        self.head = nn.Conv2d(in_ch + 1, out_ch, k, 1, 0, bias=head.bias is not None)
+        with autograd.no_grad():  # phi's channels keep psi's initial weights; sigma's start at 0
+            self.head.weight.data[...] = 0
+            self.head.weight.data[:, :in_ch] = head.weight.data
+            if head.bias is not None:
+                self.head.bias.data[...] = head.bias.data
+
+    def forward(self, x):
+        h = minibatch_stddev(self.features(x), self.group_size)
+        return self.head(h).reshape(x.shape[0])

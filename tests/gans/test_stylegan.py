@@ -13,7 +13,8 @@ from autograd.testing import assert_forward_close, assert_gradients_close, tenso
 from minigen import optim
 from minigen.gans import DCGANDiscriminator, discriminator_loss, generator_loss, r1_penalty
 from minigen.gans.stylegan import StyleGANGenerator, SynthesisNetwork, mix_styles
-from minigen.gans.stylegan_discriminator import StyleGANDiscriminator, minibatch_stddev
+from minigen.gans.stylegan_discriminator import (MinibatchStdDiscriminator, StyleGANDiscriminator,
+                                                 minibatch_stddev)
 from minigen.gans.stylegan_layers import MappingNetwork, modulated_conv2d, pixel_norm
 from minigen.optim.ema import EMA
 
@@ -290,3 +291,18 @@ def test_noise_strength_lr_multiplier_scales_its_value_and_gradient():
         (out * up).sum().backward()
         grads.append(layer.weight.grad.numpy())
     np.testing.assert_allclose(grads[1], 0.01 * grads[0], rtol=1e-4)
+
+
+def test_minibatch_std_head_starts_as_the_base_discriminator_and_sees_collapse():
+    """sigma's head weights start at 0 (same logits as the DCGAN D); once they are not
+    zero, a collapsed batch gets other logits than the same images in a varied batch."""
+    ag.manual_seed(8)
+    base = DCGANDiscriminator(image_size=8, ndf=4, norm=None)
+    D = MinibatchStdDiscriminator(base, group_size=4)
+    x = ag.randn(8, 1, 8, 8)
+    np.testing.assert_allclose(D(x).numpy(), base(x).numpy(), atol=1e-6)
+    D.head.weight.data[:, -1] = 1.0
+    collapsed = ag.tensor(np.repeat(x.numpy()[:1], 8, axis=0))
+    assert abs(D(collapsed).numpy()[0] - D(x).numpy()[0]) > 1e-3
+    r1_penalty(D, x, gamma=1.0).backward()
+    assert np.isfinite(D.head.weight.grad.numpy()).all()
