@@ -24,8 +24,8 @@ demos/README.md), and 2,400 steps still fit the CPU budget.
 MNIST here is the 10,000-digit test set (all there is in shared/data/mnist): the first
 8,000 train, the last 2,000 are the real set the metrics compare samples with. Without
 it the demo falls back to --dataset shapes (3 x 32 x 32) and says so. --dataset shapes
-draws the shapes at 16 x 16 in the quick preset (32 x 32 in the full one); the shapes
-classifier reads them enlarged by pixel repetition.
+draws the shapes at 16 x 16 in the quick preset, with ngf 64 (32 x 32 in the full one);
+the shapes classifier reads them enlarged by pixel repetition.
 
     python -m demos.dcgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--ngf W] [--ndf W] [--lr LR] [--lr-d LR] [--lr-decay F]
@@ -61,7 +61,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
 PRESETS = {'quick': dict(steps=2400, batch_size=64, ngf=32, ndf=32, lr=1e-3, lr_d=None,
                          betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.995,
                          size=None, evals=4, eval_samples=1000, checkpoint_every=300,
-                         shapes=dict(size=16)),
+                         shapes=dict(size=16, ngf=64)),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, lr_d=None,
                         betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.999,
                         size=None, evals=8, eval_samples=2000, checkpoint_every=500)}

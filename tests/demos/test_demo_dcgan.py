@@ -117,4 +117,5 @@ def test_recipe_flags_reach_the_settings():
     assert (hp['lr'], hp['lr_d'], hp['lr_decay'], hp['label_smoothing']) == \
         (2e-4, 2e-4, 0.25, 0.1)  # D's lr follows --lr unless --lr-d is given
     assert parse_args(['--lr-d', '4e-4'])[1]['lr_d'] == 4e-4
-    assert parse_args(['--dataset', 'shapes'])[1]['size'] == 16  # the 16 x 16 shapes preset
+    _, hp = parse_args(['--dataset', 'shapes'])
+    assert (hp['size'], hp['ngf']) == (16, 64)  # the 16 x 16 shapes preset
