@@ -51,10 +51,10 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
                                sample_quality, write_metrics, write_samples)
 
 PRESETS = {'quick': dict(steps=4800, batch_size=32, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
-                         noise_lr=0.01, mbstd=0, r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998,
+                         noise_lr=0.01, mbstd=4, r1_gamma=0.1, r1_every=4, mixing=0.9, ema=0.998,
                          samples=1000, evals=6, checkpoint_every=400),
            'full': dict(steps=20000, batch_size=64, width=128, ndf=64, lr=2e-3, lr_d=2e-3,
-                        noise_lr=0.01, mbstd=0, r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999,
+                        noise_lr=0.01, mbstd=4, r1_gamma=0.1, r1_every=16, mixing=0.9, ema=0.999,
                         samples=2000, evals=10, checkpoint_every=1000)}
 Z_DIM = W_DIM = 64
 SIZE = 16
