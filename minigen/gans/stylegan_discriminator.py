@@ -12,7 +12,7 @@ moves D's outputs at the same relative speed as G's.
         x <- (y + lrelu(h)) / sqrt(2)          (the sum of two unit-variance branches)
     at 4x4: x <- [x, mbstd(x)],  lrelu(conv_3x3),  lrelu(fc),  fc -> one logit
 down() is the 2x2 mean (StyleGAN2 low-pass filters with [1, 3, 3, 1] and strides the
-conv; the mean is the same kind of anti-aliased downsampling in one reshape), done before
+conv; the mean is the same kind of anti-aliased downsampling in one op), done before
 the second conv so that it runs at the lower resolution.
 
 Minibatch standard deviation (Progressive GANs sec. 3, "increasing variation"): split
@@ -31,17 +31,12 @@ import autograd
 from minigen import nn
 import minigen.nn.functional as F
 
-from .stylegan_layers import LRELU_GAIN, EqualizedConv2d, EqualizedLinear
+from .stylegan_layers import EqualizedConv2d, EqualizedLinear, lrelu
 
 
 def down(x):
-    """2x2 mean: (N, C, H, W) -> (N, C, H/2, W/2), as a reshape (twice differentiable)."""
-    n, c, h, w = x.shape
-    return x.reshape(n, c, h // 2, 2, w // 2, 2).mean(axis=(3, 5))
-
-
-def lrelu(x):
-    return F.leaky_relu(x, 0.2) * LRELU_GAIN
+    """2x2 mean: (N, C, H, W) -> (N, C, H/2, W/2) (avg_pool2d, twice differentiable for R1)."""
+    return F.avg_pool2d(x, 2)
 
 
 def minibatch_stddev(x, group_size=4, eps=1e-8):

@@ -56,6 +56,11 @@ import minigen.nn.functional as F
 LRELU_GAIN = math.sqrt(2.0)
 
 
+def lrelu(x):
+    """leaky ReLU(0.2) times sqrt(2), which keeps unit-variance inputs near unit variance."""
+    return F.leaky_relu(x, 0.2) * LRELU_GAIN
+
+
 def pixel_norm(x, eps=1e-8):
     """x / sqrt(mean over features of x^2 + eps), per row of x (N, D)."""
     return x / ((x * x).mean(axis=1, keepdims=True) + eps).sqrt()
@@ -115,7 +120,7 @@ class MappingNetwork(nn.Module):
                              f"{z.shape}")
         h = pixel_norm(z)
         for layer in self.layers:
-            h = F.leaky_relu(layer(h), 0.2) * LRELU_GAIN
+            h = lrelu(layer(h))
         if self.training:  # w_avg <- w_avg + (1 - beta)(mean w - w_avg), outside the graph
             mean = h.detach().mean(axis=0).data
             self.w_avg.data[...] += (1 - self.w_avg_beta) * (mean - self.w_avg.data)
@@ -170,7 +175,7 @@ class ModulatedConv2d(nn.Module):
         if self.noise is not None:
             y = self.noise(y, noise)
         y = y + self.bias.reshape(1, -1, 1, 1)
-        return F.leaky_relu(y, 0.2) * LRELU_GAIN if self.activation else y
+        return lrelu(y) if self.activation else y
 
 
 class EqualizedConv2d(nn.Module):
