@@ -113,10 +113,11 @@ def _im2col(x, kernel, size, stride, padding, dilation):
 # --- 3: stride 1, row shifts ------------------------------------------------------------
 def _row_columns(x, kernel, size, padding, dilation):
     """R (C, kh, N, H_out, Wp) of 3 for stride 1, and Wp. Each of its rows is a row of x_pad
-    (a fast copy, written straight from x by _shifted_rows). The rows have zeros on the left only (pw of them) and are
-    just wide enough that a patch reaching past a row's end reads the next row's left
-    zeros (or past R's end: zero too), which serve as its right padding: Wp = W + pw for
-    a 'same' conv, not W + 2 pw, so fewer columns are computed and dropped."""
+    (a fast copy, written straight from x by _shifted_rows). The rows have zeros on the
+    left only (pw of them) and are just wide enough that a patch reaching past a row's end
+    reads the next row's left zeros (or past R's end: zero too), which serve as its right
+    padding: Wp = W + pw for a 'same' conv, not W + 2 pw, so fewer columns are computed
+    and dropped."""
     xp = array_module(x)
     (N, C, H, W), (ph, pw), (kh, kw), (dh, dw) = x.shape, padding, kernel, dilation
     Wp = max(W + pw, size[1] + dw * (kw - 1) - pw, size[1])

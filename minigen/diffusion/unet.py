@@ -169,18 +169,21 @@ def upsampled_conv3x3(x, weight, bias):
     sub-pixel view of Shi et al. 2016, arXiv:1609.05158, run backwards). The engine
     differentiates the sums, the convolution and the interleaving as it does any ops."""
     N, C, H, W = x.shape
-    C_out = weight.shape[0]
-    w = weight
-    by_rows = [stack([w[:, :, 0], w[:, :, 1] + w[:, :, 2]], axis=2),   # phase a = 0
-               stack([w[:, :, 0] + w[:, :, 1], w[:, :, 2]], axis=2)]   # phase a = 1
-    kernels = [stack([k[..., 0], k[..., 1] + k[..., 2]], axis=3) if b == 0 else
-               stack([k[..., 0] + k[..., 1], k[..., 2]], axis=3)
-               for k in by_rows for b in (0, 1)]                        # (a, b) = 00, 01, 10, 11
+    C_out, w = weight.shape[0], weight
+    by_rows = _phase_taps(w[:, :, 0], w[:, :, 1], w[:, :, 2], axis=2)  # a = 0, 1
+    kernels = [k_ab for k in by_rows  # (a, b) = 00, 01, 10, 11
+               for k_ab in _phase_taps(k[..., 0], k[..., 1], k[..., 2], axis=3)]
     out = F.conv2d(x, cat(kernels, axis=0), None if bias is None else cat([bias] * 4), padding=1)
     phase = [out[:, p * C_out:(p + 1) * C_out, a:a + H, b:b + W]
              for p, (a, b) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)])]
     rows = [stack(phase[2 * a:2 * a + 2], axis=-1) for a in (0, 1)]   # (N, C_out, H, W, b)
     return stack(rows, axis=3).reshape(N, C_out, 2 * H, 2 * W)       # (N, C_out, H, a, W, b)
+
+
+def _phase_taps(w0, w1, w2, axis):
+    """A 3-tap kernel's two 2-tap kernels along `axis`: (W0, W1 + W2) for phase 0 and
+    (W0 + W1, W2) for phase 1 (upsampled_conv3x3's docstring)."""
+    return [stack([w0, w1 + w2], axis=axis), stack([w0 + w1, w2], axis=axis)]
 
 
 class UNet(nn.Module):
