@@ -158,12 +158,10 @@ def _conv_rows(x, w, b, size, padding, dilation, groups):
     xp.matmul(w_stack, rows.reshape(G, Cg * kh, Q), out=Z)
     Z = Z.reshape(G, kw, C_out // G, Q)
     y = xp.empty((G, C_out // G, Q), x.dtype)
-    for g in range(G):  # each group's output channels, split over threads
-        if b is None:
-            over_rows(lambda y, Z: _add_shifted(y, Z, None, dw), y[g], Z[g].transpose(1, 0, 2))
-        else:
-            over_rows(lambda y, Z, b: _add_shifted(y, Z, b, dw), y[g], Z[g].transpose(1, 0, 2),
-                      b.reshape(G, C_out // G)[g])
+    for g in range(G):  # each group's output channels, split over threads (b cut with them)
+        b_g = () if b is None else (b.reshape(G, C_out // G)[g],)
+        over_rows(lambda y, Z, b=None: _add_shifted(y, Z, b, dw),
+                  y[g], Z[g].transpose(1, 0, 2), *b_g)
     y = y.reshape(C_out, N, size[0], Wp)
     return y[..., :size[1]].transpose(1, 0, 2, 3)
 
