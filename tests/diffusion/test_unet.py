@@ -305,9 +305,9 @@ def test_sampling_uses_eval_mode_and_restores_training(device):
     assert model.training
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, suppress_health_check=DEVICE_OK)
 @given(data=st.data())
-def test_upsampled_conv3x3_is_conv_of_the_nearest_upsampling(data):
+def test_upsampled_conv3x3_is_conv_of_the_nearest_upsampling(device, data):
     """The phase decomposition equals conv3x3(interpolate(x, 2, nearest)) in float64, and
     its gradients (x, weight, bias) match central differences with a random upstream."""
     from autograd.testing import assert_gradients_close
@@ -315,7 +315,7 @@ def test_upsampled_conv3x3_is_conv_of_the_nearest_upsampling(data):
     import minigen.nn.functional as F
     N, C, C_out, H, W = (data.draw(st.integers(1, n)) for n in (2, 3, 3, 4, 4))
     rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 16)))
-    x, w, b = (autograd.tensor(rng.standard_normal(s)) for s in
+    x, w, b = (autograd.tensor(rng.standard_normal(s), device=device) for s in
                ((N, C, H, W), (C_out, C, 3, 3), (C_out,)))
     plain = F.conv2d(F.interpolate(x, scale_factor=2, mode='nearest'), w, b, padding=1)
     np.testing.assert_allclose(upsampled_conv3x3(x, w, b).numpy(), plain.numpy(),
