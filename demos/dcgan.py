@@ -27,12 +27,13 @@ demos/README.md), and 2,400 steps still fit the CPU budget.
 MNIST here is the 10,000-digit test set (all there is in shared/data/mnist): the first
 8,000 train, the last 2,000 are the real set the metrics compare samples with. Without
 it the demo falls back to --dataset shapes (3 x 32 x 32) and says so. --dataset shapes
-draws the shapes at 16 x 16 in the quick preset, with ngf 64 (32 x 32 in the full one);
-the shapes classifier reads them enlarged by pixel repetition.
+draws the shapes at 16 x 16 in the quick preset, large objects only (--sizes; a small one
+is 3-4 pixels across there), with ngf 64 and ndf 64 (32 x 32 and both sizes in the full
+one); the shapes classifier reads them enlarged by pixel repetition.
 
     python -m demos.dcgan [--preset quick|full] [--dataset mnist|shapes] [--steps N]
         [--batch-size B] [--ngf W] [--ndf W] [--lr LR] [--lr-d LR] [--lr-decay F]
-        [--label-smoothing S] [--loss nonsaturating|hinge]
+        [--label-smoothing S] [--loss nonsaturating|hinge] [--sizes small large]
         [--eval-samples N] [--device cpu|cuda] [--checkpoint-every N] [--seed S]
         [--out out/dcgan] [--resume]
 
@@ -51,6 +52,7 @@ import numpy as np
 
 import autograd
 from minigen import viz
+from minigen.data.shapes import SIZES
 from minigen.gans import DCGANDiscriminator, DCGANGenerator
 from minigen.gans.losses import discriminator_loss, generator_loss
 from minigen.gans.sampling import interpolate, sample
@@ -63,11 +65,13 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
 
 PRESETS = {'quick': dict(steps=2400, batch_size=64, ngf=48, ndf=32, lr=1e-3, lr_d=None,
                          betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.995,
-                         size=None, evals=4, eval_samples=1000, checkpoint_every=300,
-                         shapes=dict(size=16, ngf=64)),
+                         size=None, sizes=None, evals=4, eval_samples=1000,
+                         checkpoint_every=300,
+                         shapes=dict(size=16, ngf=64, ndf=64, sizes=('large',))),
            'full': dict(steps=4000, batch_size=64, ngf=64, ndf=32, lr=2e-4, lr_d=None,
                         betas=(0.5, 0.999), lr_decay=0.0, label_smoothing=0.0, ema=0.999,
-                        size=None, evals=8, eval_samples=2000, checkpoint_every=500)}
+                        size=None, sizes=None, evals=8, eval_samples=2000,
+                        checkpoint_every=500)}
 Z_DIM = 100
 
 
@@ -87,6 +91,8 @@ def parse_args(argv):
     ap.add_argument('--label-smoothing', type=unit_float, metavar='S',
                     help="one-sided: D's target for real images is 1 - S (S < 0.5)")
     ap.add_argument('--loss', choices=('nonsaturating', 'hinge'), default='nonsaturating')
+    ap.add_argument('--sizes', nargs='+', choices=SIZES,
+                    help='shapes object sizes to train on (quick: large only, legible at 16x16)')
     add_run_arguments(ap, 'dcgan', PRESETS, datasets=('mnist', 'shapes'), checkpoints=True)
     args = parse_run_args(ap, argv)
     hp = resolve_preset(args, PRESETS)
@@ -188,7 +194,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     autograd.manual_seed(args.seed)
     data = load_image_dataset(args.dataset, size=hp['size'], seed=args.seed, demo='dcgan',
-                              fallback=True)
+                              fallback=True, shapes_sizes=hp['sizes'])
     real = data.held[:hp['eval_samples']]
     x = autograd.tensor(data.train * 2 - 1, device=args.device)  # Tanh's range, [-1, 1]
     channels, size = data.train.shape[1:3]
@@ -200,7 +206,8 @@ def main(argv=None):
     z_fixed = autograd.randn(64, Z_DIM, device=args.device)                # the grids' noise
     z_eval = autograd.randn(hp['eval_samples'], Z_DIM, device=args.device)  # the metrics'
     state = {'G': G, 'D': D, 'opt_g': opt_g, 'opt_d': opt_d, 'ema': ema}
-    config = {'dataset': data.name, 'size': size, 'ngf': hp['ngf'], 'ndf': hp['ndf']}
+    config = {'dataset': data.name, 'size': size, 'ngf': hp['ngf'], 'ndf': hp['ndf'],
+              'sizes': hp['sizes'] if data.name == 'shapes' else None}
     run = TrainingCheckpoints(args, 'dcgan', config, state, hp['checkpoint_every'],
                               extra=lambda: gan_log_extra(log))
     start, saved = run.resume()

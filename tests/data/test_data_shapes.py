@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from minigen.data.shapes import make_shapes, caption, VOCAB, WORDS, RGB
+from minigen.data.shapes import (make_shapes, make_shapes_of_sizes, caption, VOCAB, WORDS,
+                                 RGB, SIZES)
 
 
 def _object_pixels(image):
@@ -84,6 +85,16 @@ def test_drawn_object_centroid_colour_and_area_match_its_labels(seed, size):
         large = [a for a, s in pairs if s == 1]
         if small and large:
             assert max(small) < min(large)
+
+
+@pytest.mark.parametrize('sizes', [('large',), ('small',), SIZES])
+def test_shapes_of_sizes_keeps_exactly_n_objects_of_those_sizes(sizes):
+    d = make_shapes_of_sizes(300, sizes, size=16, seed=3)
+    assert d.images.shape == (300, 3, 16, 16) and len(d.captions) == 300
+    kept = {SIZES[i] for i in np.unique(d.attrs['size'])}
+    assert kept == set(sizes)  # only those sizes, and (over 300 draws) each of them
+    again = make_shapes_of_sizes(300, sizes, size=16, seed=3)
+    np.testing.assert_array_equal(again.images, d.images)  # deterministic in the seed
 
 
 def test_plain_background_is_one_colour_and_textured_one_varies():

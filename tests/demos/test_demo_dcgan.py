@@ -118,4 +118,23 @@ def test_recipe_flags_reach_the_settings():
         (2e-4, 2e-4, 0.25, 0.1)  # D's lr follows --lr unless --lr-d is given
     assert parse_args(['--lr-d', '4e-4'])[1]['lr_d'] == 4e-4
     _, hp = parse_args(['--dataset', 'shapes'])
-    assert (hp['size'], hp['ngf']) == (16, 64)  # the 16 x 16 shapes preset
+    assert (hp['size'], hp['ngf'], hp['sizes']) == (16, 64, ('large',))  # the 16 x 16 preset
+    assert parse_args(['--dataset', 'shapes', '--sizes', 'small', 'large'])[1]['sizes'] == \
+        ('small', 'large')
+
+
+def test_bad_sizes_are_refused_at_parse_time(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(['--dataset', 'shapes', '--sizes', 'huge'])
+    assert '--sizes' in capsys.readouterr().err
+
+
+def test_shapes_run_trains_on_the_chosen_sizes(tmp_path, monkeypatch):
+    """--sizes reaches the data: the run loads shapes of exactly those object sizes."""
+    import demos.dcgan as demo
+    seen = []
+    real_load = demo.load_image_dataset
+    monkeypatch.setattr(demo, 'load_image_dataset',
+                        lambda *a, **k: seen.append(k['shapes_sizes']) or real_load(*a, **k))
+    main(TINY + ['--dataset', 'shapes', '--sizes', 'small', '--out', str(tmp_path)])
+    assert seen == [('small',)]  # make_shapes_of_sizes keeps only those (its own test)
