@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import minigen
-from demos.stylegan import main
+from demos.stylegan import for_classifier, main
 from tests.demos.test_demo_conventions import HAS_MNIST, MNIST_ROOT
 
 TINY = ['--steps', '4', '--batch-size', '4', '--width', '8', '--ndf', '4', '--samples', '12',
@@ -34,6 +34,19 @@ def test_tiny_run_writes_valid_outputs(dataset, tmp_path):
     assert saved['sample_seconds_per_image'] > 0 and saved['train_seconds'] > 0
     for key in ('fid', 'is', 'confident_fraction', 'confident_fraction_real'):
         assert np.isfinite(saved['final'][key])
+        if dataset == 'mnist':  # the former path's figures, kept beside
+            assert np.isfinite(saved['final_bilinear_path'][key])
+
+
+def test_mnist_reaches_the_classifier_by_pixel_repetition_and_a_crop():
+    """16x16 -> each pixel a 2x2 block (32x32) -> the 2-px padding cropped: 28x28."""
+    images = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
+    out = for_classifier(images, 'mnist')
+    blocks = np.repeat(np.repeat(images, 2, axis=2), 2, axis=3)[:, :, 2:30, 2:30]
+    np.testing.assert_array_equal(out, blocks)
+    smooth = for_classifier(images, 'mnist', 'bilinear')
+    assert smooth.shape == out.shape and not np.allclose(smooth, out)
+    assert for_classifier(images, 'shapes') is images
 
 
 def test_truncation_psi_0_gives_one_image_for_every_z(tmp_path):
@@ -63,7 +76,8 @@ def test_resume_continues_the_saved_run_exactly(tmp_path):
 
 
 @pytest.mark.parametrize('flags', [['--r1-every', '0'], ['--samples', '2'], ['--r1-gamma', '-1'],
-                                   ['--steps', '0'], ['--evals', '0'], ['--noise-lr', '-1']])
+                                   ['--steps', '0'], ['--evals', '0'], ['--noise-lr', '-1'],
+                                   ['--mixing', '1.5']])
 def test_bad_flags_are_refused_at_parse_time(flags, tmp_path):
     with pytest.raises(SystemExit) as done:
         main(flags + ['--out', str(tmp_path / 'out')])
