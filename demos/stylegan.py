@@ -54,7 +54,7 @@ from demos.conventions import (TrainingCheckpoints, add_run_arguments, count, ga
                                parse_run_args, positive_float, positive_int, resolve_preset,
                                sample_quality, unit_float, write_metrics, write_samples)
 
-PRESETS = {'quick': dict(steps=7200, batch_size=16, width=32, ndf=64, lr=2e-3, lr_d=2e-3,
+PRESETS = {'quick': dict(steps=7200, batch_size=16, width=32, ndf=64, lr=3e-3, lr_d=3e-3,
                          noise_lr=0.01, mbstd=4, r1_gamma=0.1, r1_every=4, mixing=0.5, ema=0.998,
                          samples=1000, evals=6, checkpoint_every=600),
            'full': dict(steps=20000, batch_size=64, width=128, ndf=64, lr=2e-3, lr_d=2e-3,
