@@ -3,7 +3,8 @@ float32, x.requires_grad: forward, .sum(), backward (see ../shared/BENCHMARKS.md
 
 AttnBlock(C), as in DDPM (Ho et al. 2020, arXiv:2006.11239):
     h = GroupNorm_8(x)                         reshaped to (B, C, HW)
-    q, k, v = W_qkv h + b_qkv                   a 1x1 conv with 3C outputs (one product), split in three
+    q, k, v = W_qkv h + b_qkv                   a 1x1 conv with 3C outputs (one product),
+                                                split in three
     w = softmax(q^T k / sqrt(C))                over the keys, (B, HW, HW)
     out = x + W_proj (v w^T) + b_proj           another 1x1 conv
 A 1x1 convolution is a matrix product over the channel axis, so both are written

@@ -242,9 +242,8 @@ def main(argv=None):
     losses = np.array(log['losses'])
     bilinear = None  # the same samples through the former path, bilinear 16 -> 32
     if args.dataset == 'mnist':
-        bilinear = sample_quality(*(for_classifier(v, 'mnist', 'bilinear')
-                                    for v in (samples, real)), 'mnist',
-                                  reference=for_classifier(floor, 'mnist', 'bilinear'))
+        up = lambda images: for_classifier(images, 'mnist', 'bilinear')
+        bilinear = sample_quality(up(samples), up(real), 'mnist', reference=up(floor))
     metrics = {'settings': vars(args) | hp, 'dataset': args.dataset, 'image_size': SIZE,
                'mnist_preprocessing': MNIST_PATH if args.dataset == 'mnist' else None,
                'step': end, 'train_seconds': round(train_seconds, 2),
